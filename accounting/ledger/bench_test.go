@@ -1,0 +1,150 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// nopStore acknowledges everything; it isolates the spill's cost.
+type nopStore struct{ n atomic.Int64 }
+
+func (s *nopStore) Migrate(context.Context) error { return nil }
+func (s *nopStore) Write(_ context.Context, recs []Record) error {
+	s.n.Add(int64(len(recs)))
+	return nil
+}
+func (s *nopStore) Close() error { return nil }
+
+// BenchmarkAppend is the cost on the request path: one record per call
+// from many goroutines (as concurrent requests finish), each call waiting
+// for its write and fsync (group commit shares them).
+func BenchmarkAppend(b *testing.B) {
+	for _, par := range []int{1, 16} {
+		b.Run(fmt.Sprintf("goroutines=%dxGOMAXPROCS", par), func(b *testing.B) {
+			l, err := New(&nopStore{}, Options{SpillDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			tmpl := record("tmpl", 1)
+			lat := make([]time.Duration, b.N+64)
+			b.SetParallelism(par)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := int(seq.Add(1))
+					r := tmpl
+					r.RequestID = "bench-" + strconv.Itoa(i)
+					start := time.Now()
+					if err := l.Append(context.Background(), r); err != nil {
+						b.Error(err)
+						return
+					}
+					lat[i-1] = time.Since(start)
+				}
+			})
+			b.StopTimer()
+			lat = lat[:seq.Load()]
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			closeLedger(b, l)
+		})
+	}
+}
+
+// BenchmarkAppendEncode is the CPU part of Append alone: normalising,
+// encoding and framing one record.
+func BenchmarkAppendEncode(b *testing.B) {
+	r := record("enc-1", 1)
+	now := time.Now()
+	var buf []byte
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c := r
+		c.normalize(now)
+		payload, _ := json.Marshal(&c)
+		buf = appendFrame(buf[:0], payload)
+	}
+}
+
+func benchmarkStoreWrite(b *testing.B, s Store) {
+	const batch = 1000
+	recs := make([]Record, batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	written := 0
+	for written < b.N {
+		n := min(batch, b.N-written)
+		for i := 0; i < n; i++ {
+			recs[i] = record(fmt.Sprintf("w-%d", written+i), written+i)
+			recs[i].normalize(time.Time{})
+		}
+		if err := s.Write(context.Background(), recs[:n]); err != nil {
+			b.Fatal(err)
+		}
+		written += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkSQLiteWrite measures records/s into SQLite in batches of 1000
+// (one transaction each, synchronous=FULL), rollups included.
+func BenchmarkSQLiteWrite(b *testing.B) {
+	s, _ := newSQLite(b)
+	defer s.Close()
+	benchmarkStoreWrite(b, s)
+}
+
+// BenchmarkPostgresWrite measures records/s into PostgreSQL in batches of
+// 1000 (COPY + INSERT ... ON CONFLICT + rollups, one transaction each).
+func BenchmarkPostgresWrite(b *testing.B) {
+	dsn := postgresDSN(b)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	benchmarkStoreWrite(b, s)
+}
+
+// BenchmarkLedgerToSQLite is end to end: concurrent Appends until every
+// record is in SQLite.
+func BenchmarkLedgerToSQLite(b *testing.B) {
+	s, _ := newSQLite(b)
+	l, err := New(s, Options{SpillDir: b.TempDir(), FlushInterval: 20 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(seq.Add(1))
+			if err := l.Append(context.Background(), record(fmt.Sprint("e2e-", i), i)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	for l.Stats().Flushed < uint64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	closeLedger(b, l)
+}

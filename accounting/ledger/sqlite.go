@@ -1,0 +1,288 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+)
+
+// SQLite stores records in one file with the pure-Go driver (no cgo). The
+// database runs in WAL mode with synchronous=FULL, so a committed batch
+// survives a power cut, not only a process crash: the ledger deletes spill
+// segments once the store has committed them. One connection writes; a
+// batch is one transaction.
+type SQLite struct {
+	db *sql.DB
+}
+
+// sqliteTime is the text form of times in SQLite: fixed width, UTC, so
+// that text order is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000Z"
+
+// OpenSQLite opens (creating if needed) the SQLite database at path.
+func OpenSQLite(path string) (*SQLite, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("ledger: sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: sqlite %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// DB returns the underlying handle, for queries (reports, tests). Do not
+// write through it.
+func (s *SQLite) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// sqliteMigrations are the schema versions, applied in order.
+var sqliteMigrations = []string{
+	1: `
+CREATE TABLE usage_records (
+	request_id TEXT PRIMARY KEY,
+	time TEXT NOT NULL,
+	org TEXT NOT NULL,
+	key_id TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	endpoint TEXT NOT NULL,
+	model_alias TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	upstream_model TEXT NOT NULL,
+	stream INTEGER NOT NULL,
+	prompt_tokens INTEGER NOT NULL,
+	completion_tokens INTEGER NOT NULL,
+	cached_tokens INTEGER NOT NULL,
+	cache_write_tokens INTEGER NOT NULL,
+	reasoning_tokens INTEGER NOT NULL,
+	total_tokens INTEGER NOT NULL,
+	usage_estimated INTEGER NOT NULL,
+	time_to_first_token_ms REAL NOT NULL,
+	total_time_ms REAL NOT NULL,
+	cost_usd_micros INTEGER NOT NULL,
+	priced INTEGER NOT NULL,
+	cost_display_micros INTEGER NOT NULL,
+	display_currency TEXT NOT NULL,
+	cache_hit INTEGER NOT NULL,
+	tokens_saved INTEGER NOT NULL,
+	outcome TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	error_type TEXT NOT NULL,
+	error_message TEXT NOT NULL,
+	use_case TEXT NOT NULL,
+	vendor_type TEXT NOT NULL,
+	wedding_date TEXT NOT NULL,
+	wedding_related INTEGER NOT NULL
+);
+CREATE INDEX usage_records_time ON usage_records (time);
+CREATE INDEX usage_records_org_time ON usage_records (org, time);
+` + sqliteRollupDDL("usage_rollup_minute") + sqliteRollupDDL("usage_rollup_hour") + sqliteRollupDDL("usage_rollup_day"),
+}
+
+func sqliteRollupDDL(table string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE %s (\n\tbucket TEXT NOT NULL,\n\torg TEXT NOT NULL,\n\tmodel_alias TEXT NOT NULL,\n", table)
+	for _, c := range rollupColumns {
+		fmt.Fprintf(&b, "\t%s INTEGER NOT NULL DEFAULT 0,\n", c)
+	}
+	b.WriteString("\tPRIMARY KEY (bucket, org, model_alias)\n);\n")
+	return b.String()
+}
+
+// Migrate applies the pending schema versions, each in its own
+// transaction, recording them in schema_migrations.
+func (s *SQLite) Migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("ledger: sqlite migrate: %w", err)
+	}
+	for v := 1; v < len(sqliteMigrations); v++ {
+		if err := s.migrateTo(ctx, v); err != nil {
+			return fmt.Errorf("ledger: sqlite migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func (s *SQLite) migrateTo(ctx context.Context, v int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, sqliteMigrations[v]); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		v, time.Now().UTC().Format(sqliteTime)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func sqliteTimeValue(t time.Time) any { return t.UTC().Format(sqliteTime) }
+
+func sqliteBool(b bool) any {
+	if b {
+		return int64(1)
+	}
+	return int64(0)
+}
+
+// Buckets in SQLite are text: minute and hour as RFC 3339 UTC times, day as
+// a date.
+func sqliteBuckets(t time.Time) [3]string {
+	t = t.UTC()
+	return [3]string{
+		t.Truncate(time.Minute).Format("2006-01-02T15:04:05Z"),
+		t.Truncate(time.Hour).Format("2006-01-02T15:04:05Z"),
+		t.Format("2006-01-02"),
+	}
+}
+
+type rollupKey struct{ bucket, org, model string }
+
+var (
+	sqliteInsert = `INSERT INTO usage_records (` + strings.Join(recordColumns, ", ") + `) VALUES (` +
+		strings.TrimSuffix(strings.Repeat("?, ", len(recordColumns)), ", ") + `) ON CONFLICT (request_id) DO NOTHING`
+)
+
+func sqliteRollupUpsert(table string) string {
+	set := make([]string, len(rollupColumns))
+	for i, c := range rollupColumns {
+		set[i] = c + " = " + c + " + excluded." + c
+	}
+	return `INSERT INTO ` + table + ` (bucket, org, model_alias, ` + strings.Join(rollupColumns, ", ") + `) VALUES (?, ?, ?, ` +
+		strings.TrimSuffix(strings.Repeat("?, ", len(rollupColumns)), ", ") + `) ON CONFLICT (bucket, org, model_alias) DO UPDATE SET ` +
+		strings.Join(set, ", ")
+}
+
+// Write stores the batch in one transaction: each record with INSERT ... ON
+// CONFLICT DO NOTHING, then the rollups of the records actually inserted.
+func (s *SQLite) Write(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: sqlite: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, sqliteInsert)
+	if err != nil {
+		return fmt.Errorf("ledger: sqlite: %w", err)
+	}
+	defer ins.Close()
+	sums := make([]map[rollupKey]*rollup, len(rollupTables))
+	for i := range sums {
+		sums[i] = make(map[rollupKey]*rollup)
+	}
+	for i := range recs {
+		r := &recs[i]
+		res, err := ins.ExecContext(ctx, rowValues(r, sqliteTimeValue, sqliteBool)...)
+		if err != nil {
+			return fmt.Errorf("ledger: sqlite insert %s: %w", r.RequestID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // already stored
+		}
+		inc := rollupOf(r)
+		for j, b := range sqliteBuckets(r.Time) {
+			k := rollupKey{b, r.Org, r.ModelAlias}
+			if sum := sums[j][k]; sum != nil {
+				sum.add(inc)
+			} else {
+				v := inc
+				sums[j][k] = &v
+			}
+		}
+	}
+	for j, t := range rollupTables {
+		if len(sums[j]) == 0 {
+			continue
+		}
+		up, err := tx.PrepareContext(ctx, sqliteRollupUpsert(t.name))
+		if err != nil {
+			return fmt.Errorf("ledger: sqlite: %w", err)
+		}
+		for k, v := range sums[j] {
+			args := make([]any, 0, 3+len(v))
+			args = append(args, k.bucket, k.org, k.model)
+			for _, x := range v {
+				args = append(args, x)
+			}
+			if _, err := up.ExecContext(ctx, args...); err != nil {
+				up.Close()
+				return fmt.Errorf("ledger: sqlite rollup: %w", err)
+			}
+		}
+		up.Close()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: sqlite commit: %w", err)
+	}
+	return nil
+}
+
+// pruneChunk bounds one DELETE so the write lock is never held long.
+const pruneChunk = 5000
+
+// Prune deletes rows older than the cut-offs, in chunks.
+func (s *SQLite) Prune(ctx context.Context, c Cutoffs) (int64, error) {
+	var total int64
+	del := func(query string, arg string) error {
+		for {
+			res, err := s.db.ExecContext(ctx, query, arg, pruneChunk)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n < pruneChunk {
+				return nil
+			}
+		}
+	}
+	if !c.Records.IsZero() {
+		if err := del(`DELETE FROM usage_records WHERE rowid IN (SELECT rowid FROM usage_records WHERE time < ? LIMIT ?)`,
+			c.Records.UTC().Format(sqliteTime)); err != nil {
+			return total, fmt.Errorf("ledger: sqlite prune: %w", err)
+		}
+	}
+	for i, cut := range []time.Time{c.Minute, c.Hour, c.Day} {
+		if cut.IsZero() {
+			continue
+		}
+		// A bucket is deleted once it ends before the cut-off.
+		bucket := sqliteBuckets(cut)[i]
+		q := `DELETE FROM ` + rollupTables[i].name + ` WHERE rowid IN (SELECT rowid FROM ` + rollupTables[i].name + ` WHERE bucket < ? LIMIT ?)`
+		if err := del(q, bucket); err != nil {
+			return total, fmt.Errorf("ledger: sqlite prune: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// errStoreClosed is returned by stores used after Close.
+var errStoreClosed = errors.New("ledger: store closed")

@@ -1,0 +1,238 @@
+package ledger
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testStoreContract checks what every Store promises: idempotent writes on
+// request_id (across batches and within one), rollups that count each
+// record once, exact round trips, pruning, and repeatable migrations.
+func testStoreContract(t *testing.T, s Store, q queryer) {
+	ctx := context.Background()
+	recs := []Record{record("a", 0), record("b", 1), record("c", 2)}
+	for i := range recs {
+		if err := recs[i].normalize(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	d := record("d", 3)
+	d.normalize(time.Now())
+	// A replayed batch: the three again, a new one, and a duplicate within
+	// the batch.
+	if err := s.Write(ctx, append(append([]Record{}, recs...), d, d)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	all := append(recs, d)
+	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 4 {
+		t.Fatalf("usage_records has %d rows, want 4", n)
+	}
+	var wantCost, wantPrompt, wantErrors, wantUnpriced int64
+	for _, r := range all {
+		wantCost += int64(r.CostUSDMicros)
+		wantPrompt += int64(r.PromptTokens)
+		if r.Outcome != OutcomeOK {
+			wantErrors++
+		}
+		if !r.Priced {
+			wantUnpriced++
+		}
+	}
+	for _, tab := range rollupTables {
+		if n := q.Int(t, `SELECT coalesce(sum(requests), 0) FROM `+tab.name); n != 4 {
+			t.Errorf("%s counts %d requests, want 4", tab.name, n)
+		}
+		if n := q.Int(t, `SELECT coalesce(sum(cost_usd_micros), 0) FROM `+tab.name); n != wantCost {
+			t.Errorf("%s cost %d, want %d", tab.name, n, wantCost)
+		}
+		if n := q.Int(t, `SELECT coalesce(sum(prompt_tokens), 0) FROM `+tab.name); n != wantPrompt {
+			t.Errorf("%s prompt tokens %d, want %d", tab.name, n, wantPrompt)
+		}
+		if n := q.Int(t, `SELECT coalesce(sum(errors), 0) FROM `+tab.name); n != wantErrors {
+			t.Errorf("%s errors %d, want %d", tab.name, n, wantErrors)
+		}
+		if n := q.Int(t, `SELECT coalesce(sum(unpriced_requests), 0) FROM `+tab.name); n != wantUnpriced {
+			t.Errorf("%s unpriced %d, want %d", tab.name, n, wantUnpriced)
+		}
+		// Two orgs x two models in the same minute, hour and day.
+		if n := q.Int(t, `SELECT count(*) FROM `+tab.name); n != 2 {
+			t.Errorf("%s has %d rows, want 2 (one per org and model)", tab.name, n)
+		}
+	}
+
+	// Round trip of one record.
+	b := recs[1]
+	checks := map[string]int64{
+		"prompt_tokens": int64(b.PromptTokens), "completion_tokens": int64(b.CompletionTokens),
+		"cached_tokens": int64(b.CachedTokens), "reasoning_tokens": int64(b.ReasoningTokens),
+		"total_tokens": int64(b.TotalTokens), "cost_usd_micros": int64(b.CostUSDMicros),
+		"cost_display_micros": b.CostDisplayMicros, "tokens_saved": int64(b.TokensSaved), "status": int64(b.Status),
+	}
+	for col, want := range checks {
+		if got := q.Int(t, `SELECT `+col+` FROM usage_records WHERE request_id = ?`, "b"); got != want {
+			t.Errorf("%s = %d, want %d", col, got, want)
+		}
+	}
+	strs := map[string]string{
+		"org": b.Org, "key_id": b.KeyID, "user_id": b.User, "model_alias": b.ModelAlias, "provider": b.Provider,
+		"upstream_model": b.UpstreamModel, "display_currency": "GBP", "outcome": "ok", "use_case": b.UseCase,
+		"vendor_type": b.VendorType, "wedding_date": b.WeddingDate, "endpoint": b.Endpoint,
+	}
+	for col, want := range strs {
+		if got := q.Str(t, `SELECT `+col+` FROM usage_records WHERE request_id = ?`, "b"); got != want {
+			t.Errorf("%s = %q, want %q", col, got, want)
+		}
+	}
+	if got := q.Int(t, `SELECT count(*) FROM usage_records WHERE request_id = ? AND priced AND wedding_related AND NOT cache_hit AND time_to_first_token_ms = 150.001`, "b"); got != 1 {
+		t.Error("booleans or durations did not round-trip")
+	}
+
+	// Pruning: everything before d's time goes, d stays; rollup buckets
+	// before the cut-off go.
+	p, ok := s.(Pruner)
+	if !ok {
+		t.Fatal("store does not prune")
+	}
+	n, err := p.Prune(ctx, Cutoffs{Records: d.Time, Minute: d.Time.Add(2 * time.Minute), Hour: d.Time})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Int(t, `SELECT count(*) FROM usage_records`); got != 1 || n < 3 {
+		t.Errorf("after prune: %d records (deleted %d rows), want 1", got, n)
+	}
+	if got := q.Int(t, `SELECT count(*) FROM usage_rollup_minute`); got != 0 {
+		t.Errorf("minute rollups after prune: %d, want 0", got)
+	}
+	if got := q.Int(t, `SELECT count(*) FROM usage_rollup_hour`); got != 2 {
+		t.Errorf("hour rollups after prune: %d, want 2 (the current hour stays)", got)
+	}
+	if got := q.Int(t, `SELECT count(*) FROM usage_rollup_day`); got != 2 {
+		t.Errorf("day rollups pruned without a cut-off: %d", got)
+	}
+
+	// Migrations are recorded and repeatable, from several goroutines.
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("second Migrate: %v", err)
+		}
+	}
+	if got := q.Int(t, `SELECT count(*) FROM schema_migrations`); got != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", got)
+	}
+}
+
+func TestSQLiteStoreContract(t *testing.T) {
+	s, _ := newSQLite(t)
+	defer s.Close()
+	q := sqliteQ{s}
+	testStoreContract(t, s, q)
+	if got := q.Str(t, `SELECT time FROM usage_records`); got != "2026-11-22T10:15:33.123456Z" {
+		t.Errorf("time stored as %q", got)
+	}
+	if got := q.Str(t, `PRAGMA journal_mode`); got != "wal" {
+		t.Errorf("journal_mode %q, want wal", got)
+	}
+}
+
+func TestPostgresStoreContract(t *testing.T) {
+	dsn := postgresDSN(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testStoreContract(t, s, pgQ{dsn})
+	q := pgQ{dsn}
+	want := time.Date(2026, 11, 22, 10, 15, 33, 123456000, time.UTC).UnixMicro()
+	if got := q.Int(t, `SELECT (extract(epoch FROM time) * 1000000)::bigint FROM usage_records`); got != want {
+		t.Errorf("time stored as %d, want %d", got, want)
+	}
+	if got := q.Str(t, `SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM usage_rollup_hour ORDER BY bucket LIMIT 1`); got != "2026-11-22 10:00" {
+		t.Errorf("hour bucket %q", got)
+	}
+}
+
+// TestPostgresReconnects: a store whose connection died reconnects on the
+// next write.
+func TestPostgresReconnects(t *testing.T) {
+	dsn := postgresDSN(t)
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := record("r1", 1)
+	r.normalize(time.Now())
+	if err := s.Write(ctx, []Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.conn.Close(ctx) // the server went away
+	s.mu.Unlock()
+	r2 := record("r2", 2)
+	r2.normalize(time.Now())
+	if err := s.Write(ctx, []Record{r2}); err != nil {
+		t.Fatalf("write after the connection died: %v", err)
+	}
+	if n := (pgQ{dsn: dsn}).Int(t, `SELECT count(*) FROM usage_records`); n != 2 {
+		t.Errorf("%d records, want 2", n)
+	}
+	s.Close()
+	if err := s.Write(ctx, []Record{r2}); err == nil {
+		t.Error("write after Close succeeded")
+	}
+}
+
+func TestOpenStoreDSN(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := OpenStore(ctx, "sqlite:"+dir+"/sub/dir/x.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*SQLite); !ok {
+		t.Errorf("sqlite DSN opened %T", s)
+	}
+	s.Close()
+	for _, bad := range []string{"mysql://u:secret@h/db", "sqlite:", "file.db"} {
+		_, err := OpenStore(ctx, bad)
+		if err == nil {
+			t.Errorf("OpenStore(%q) succeeded", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("error leaks the password: %v", err)
+		}
+	}
+	if got := redactDSN("postgres://u:pw@h:5432/db"); got != "postgres://u:xxxxx@h:5432/db" {
+		t.Errorf("redactDSN = %q", got)
+	}
+}
