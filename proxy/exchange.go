@@ -1,0 +1,182 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aigw/aigw/policy"
+	"github.com/aigw/aigw/providers/llm"
+)
+
+// Route names, used as metric labels.
+const (
+	routeChat       = "chat_completions"
+	routeEmbeddings = "embeddings"
+	routeModels     = "models"
+	routeOther      = "other"
+)
+
+// exchange is one request's state from arrival to Finish. It is owned by
+// the handler goroutine, then (for a stream) by the stream writer; never by
+// two at once. It holds no reference to the fasthttp RequestCtx.
+type exchange struct {
+	s     *Server
+	rt    *Runtime
+	id    string
+	route string
+	start time.Time
+
+	principal *policy.Principal
+	model     *Model
+	target    *Target
+	stream    bool
+	native    bool // the client speaks Anthropic's Messages API
+	user      string
+
+	upstreamTTFB time.Duration // request sent -> upstream headers
+	firstToken   time.Duration // request received -> first content to client
+	usage        llm.Usage
+	haveUsage    bool
+	attempts     int
+
+	px  policy.Exchange // what admission decides on
+	adm admission       // what admission reserved
+
+	finished atomic.Bool
+}
+
+// idSource makes request ids: a random per-process prefix and a counter,
+// unique across restarts and replicas without a random read per request.
+// Safe for concurrent use.
+type idSource struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newIDSource() *idSource {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &idSource{prefix: "req_" + hex.EncodeToString(b[:])}
+}
+
+// next returns a fresh request id.
+func (s *idSource) next() string {
+	var buf [40]byte
+	out := append(buf[:0], s.prefix...)
+	out = append(out, '_')
+	out = strconv.AppendUint(out, s.n.Add(1), 36)
+	return string(out)
+}
+
+// validClientID accepts a client-sent x-request-id that is short and
+// printable, so it can be echoed and logged safely.
+func validClientID(b []byte) bool {
+	if len(b) == 0 || len(b) > 128 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) newExchange(rt *Runtime, id, route string) *exchange {
+	s.metrics.InFlight.Inc()
+	return &exchange{s: s, rt: rt, id: id, route: route, start: s.opts.Now()}
+}
+
+// modelLabel is the bounded metric label for the model.
+func (x *exchange) modelLabel() string {
+	if x.model != nil {
+		return x.model.ID
+	}
+	return "unknown"
+}
+
+// outcome values for logs.
+const (
+	outcomeOK       = "ok"
+	outcomeError    = "error"
+	outcomeCanceled = "canceled"
+)
+
+// finish records the request exactly once: metrics, the log line, and (when
+// the ledger exists) the usage record. Later calls are ignored. status is
+// the HTTP status the client got; err the error it ended with, if any.
+func (x *exchange) finish(status int, err *llm.Error) {
+	if !x.finished.CompareAndSwap(false, true) {
+		return
+	}
+	s := x.s
+	if serr := x.adm.settle(context.Background(), err == nil, x.usage); serr != nil {
+		s.log.Warn("settling reservations failed", "request_id", x.id, "error", serr)
+	}
+	elapsed := s.opts.Now().Sub(x.start)
+	model := x.modelLabel()
+	m := s.metrics
+	m.InFlight.Dec()
+	m.Requests.WithLabelValues(x.route, model, strconv.Itoa(status)).Inc()
+	stream := "false"
+	if x.stream {
+		stream = "true"
+	}
+	m.Duration.WithLabelValues(x.route, model, stream).Observe(elapsed.Seconds())
+	provider := ""
+	if x.target != nil {
+		provider = x.target.Provider
+	}
+	if x.haveUsage && provider != "" {
+		m.Tokens.WithLabelValues(model, provider, "prompt").Add(float64(x.usage.PromptTokens))
+		m.Tokens.WithLabelValues(model, provider, "completion").Add(float64(x.usage.CompletionTokens))
+		if x.usage.CachedTokens > 0 {
+			m.Tokens.WithLabelValues(model, provider, "cached").Add(float64(x.usage.CachedTokens))
+		}
+	}
+	outcome := outcomeOK
+	if err != nil {
+		outcome = outcomeError
+		if err.Kind == llm.KindCanceled {
+			outcome = outcomeCanceled
+		}
+		m.Errors.WithLabelValues(err.Kind.String()).Inc()
+	}
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("request_id", x.id),
+		slog.String("route", x.route),
+		slog.String("model", model),
+		slog.Int("status", status),
+		slog.String("outcome", outcome),
+		slog.Bool("stream", x.stream),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+	)
+	if x.principal != nil {
+		attrs = append(attrs, slog.String("org", x.principal.Org), slog.String("key_id", x.principal.KeyID))
+	}
+	if provider != "" {
+		attrs = append(attrs, slog.String("provider", provider), slog.String("upstream_model", x.target.Model),
+			slog.Int("attempts", x.attempts),
+			slog.Float64("upstream_ttfb_ms", float64(x.upstreamTTFB.Microseconds())/1000))
+	}
+	if x.firstToken > 0 {
+		attrs = append(attrs, slog.Float64("ttft_ms", float64(x.firstToken.Microseconds())/1000))
+	}
+	if x.haveUsage {
+		attrs = append(attrs, slog.Int("prompt_tokens", x.usage.PromptTokens),
+			slog.Int("completion_tokens", x.usage.CompletionTokens))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error_kind", err.Kind.String()), slog.String("error", err.Error()))
+	}
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}

@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the gateway's Prometheus instruments, registered on a registry
+// the caller owns (never the global one). Label values are bounded: model is
+// the configured alias or "unknown", route one of a fixed set, provider a
+// configured provider id.
+type Metrics struct {
+	Requests      *prometheus.CounterVec   // route, model, code
+	Duration      *prometheus.HistogramVec // route, model, stream
+	UpstreamTTFB  *prometheus.HistogramVec // provider, model
+	Tokens        *prometheus.CounterVec   // model, provider, type
+	InFlight      prometheus.Gauge
+	ActiveStreams prometheus.Gauge
+	Errors        *prometheus.CounterVec // kind
+	Upstream      *prometheus.CounterVec // provider, outcome
+	ConfigReloads *prometheus.CounterVec // result
+	Panics        prometheus.Counter
+}
+
+// NewMetrics creates the instruments and registers them, with the Go and
+// process collectors and build info, on reg.
+func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
+	latency := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_requests_total", Help: "Requests answered, by route, model alias and HTTP status.",
+		}, []string{"route", "model", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "aigw_request_duration_seconds", Help: "Time from request received to answer complete (stream end for streams).",
+			Buckets: latency,
+		}, []string{"route", "model", "stream"}),
+		UpstreamTTFB: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "aigw_upstream_ttfb_seconds", Help: "Time from upstream request sent to its answer headers.",
+			Buckets: latency,
+		}, []string{"provider", "model"}),
+		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_tokens_total", Help: "Tokens accounted, by model alias, provider and type (prompt, completion, cached).",
+		}, []string{"model", "provider", "type"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aigw_requests_in_flight", Help: "Requests being handled, streams included.",
+		}),
+		ActiveStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "aigw_active_streams", Help: "Streams being relayed to clients.",
+		}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_errors_total", Help: "Requests that ended in an error, by error kind.",
+		}, []string{"kind"}),
+		Upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_upstream_requests_total", Help: "Upstream attempts, by provider and outcome (ok, error kind).",
+		}, []string{"provider", "outcome"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_config_reloads_total", Help: "Policy reloads, by result (ok, error).",
+		}, []string{"result"}),
+	}
+	m.Panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aigw_panics_total", Help: "Handler panics recovered; anything above zero is a bug.",
+	})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aigw_build_info", Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.InFlight, m.ActiveStreams,
+		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

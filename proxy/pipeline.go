@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/aigw/aigw/policy"
+	"github.com/aigw/aigw/providers/llm"
+)
+
+// Pipeline is the fixed admission order every request goes through: auth,
+// guard, quota, budget, compress, cache, route. It is a struct, not a list:
+// the order is a product invariant. Stages never call back into the proxy.
+// A nil stage is skipped. Stages are safe for concurrent use.
+type Pipeline struct {
+	Auth     Authenticator
+	Guard    Guard
+	Quota    Gate
+	Budget   Gate
+	Compress Compressor
+	Cache    Cache
+	Route    Router
+}
+
+// Authenticator maps a presented key to its principal, or fails with an
+// *llm.Error of KindAuth.
+type Authenticator interface {
+	Authenticate(key []byte) (*policy.Principal, error)
+}
+
+// Guard inspects (and may rewrite) a request before anything is reserved.
+type Guard interface {
+	Inspect(ctx context.Context, x *policy.Exchange) error
+}
+
+// Gate reserves capacity (requests, tokens, money) for one request. A
+// refusal is an *llm.Error (KindRateLimit or KindQuotaExceeded).
+type Gate interface {
+	Reserve(ctx context.Context, x *policy.Exchange) (Reservation, error)
+}
+
+// Reservation is held from admission to Finish. Exactly one of Commit or
+// Release is called, once.
+type Reservation interface {
+	Commit(ctx context.Context, actual llm.Usage) error
+	Release(ctx context.Context) error
+}
+
+// Compressor may shorten the request's messages; it reports tokens saved.
+type Compressor interface {
+	Compress(ctx context.Context, x *policy.Exchange) (saved int, err error)
+}
+
+// Cache answers repeated requests. Lookup returns a stored answer body;
+// Store keeps a completed one.
+type Cache interface {
+	Lookup(ctx context.Context, x *policy.Exchange) ([]byte, bool)
+	Store(ctx context.Context, x *policy.Exchange, answer []byte)
+}
+
+// Router orders a model's targets for one request. It is pure: no I/O.
+type Router interface {
+	Plan(x *policy.Exchange, targets []*Target) []*Target
+}
+
+// priorityRouter keeps the configured order: the first target first, the
+// next ones as fallbacks.
+type priorityRouter struct{}
+
+func (priorityRouter) Plan(_ *policy.Exchange, targets []*Target) []*Target { return targets }
+
+// admission is what admit reserved; finish settles it.
+type admission struct {
+	holds []Reservation
+}
+
+// settle commits the reservations with the actual usage (ok) or releases
+// them. Errors are logged by the caller; a reservation that cannot be
+// settled expires on its own in its backend.
+func (a *admission) settle(ctx context.Context, ok bool, usage llm.Usage) error {
+	var first error
+	for _, r := range a.holds {
+		var err error
+		if ok {
+			err = r.Commit(ctx, usage)
+		} else {
+			err = r.Release(ctx)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	a.holds = nil
+	return first
+}
+
+// admit runs guard, quota, budget and compress for x, in that order (auth
+// ran before the body was parsed). On a refusal everything reserved so far is
+// released and the refusal returned.
+func (p *Pipeline) admit(ctx context.Context, x *policy.Exchange, a *admission) *llm.Error {
+	if p.Guard != nil {
+		if err := p.Guard.Inspect(ctx, x); err != nil {
+			return llm.AsError(err)
+		}
+	}
+	for _, g := range [...]Gate{p.Quota, p.Budget} {
+		if g == nil {
+			continue
+		}
+		r, err := g.Reserve(ctx, x)
+		if err != nil {
+			_ = a.settle(ctx, false, llm.Usage{})
+			return llm.AsError(err)
+		}
+		a.holds = append(a.holds, r)
+	}
+	if p.Compress != nil {
+		if _, err := p.Compress.Compress(ctx, x); err != nil {
+			_ = a.settle(ctx, false, llm.Usage{})
+			return llm.AsError(err)
+		}
+	}
+	return nil
+}

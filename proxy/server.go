@@ -1,0 +1,190 @@
+// Package proxy is aigw's HTTP edge: the public listener (OpenAI-compatible
+// routes), the admin listener (metrics, health, reload), the per-request
+// flow (parse once, admit, route, fail over, answer or stream, finish once)
+// and the runtime snapshot that pins one config generation per request.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/aigw/aigw/configs"
+)
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	// Version is reported in build info and /admin endpoints.
+	Version string
+	// Logger receives one line per request and lifecycle events.
+	Logger *slog.Logger
+	// Registry receives the metrics; a fresh one is made when nil.
+	Registry *prometheus.Registry
+	// ReadHeaderTimeout bounds reading a request's headers and body
+	// (default 30s). There is no server-wide write timeout: streams get a
+	// deadline per write instead (WriteTimeout, default 30s).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections (default 120s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps request headers (default 64 KiB).
+	MaxHeaderBytes int
+	// Heartbeat is the interval of SSE comments sent while an upstream
+	// stream is quiet (default 15s; negative disables).
+	Heartbeat time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = 64 << 10
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+}
+
+// Server is the gateway. Create it with New, start it with Serve, stop it
+// with Shutdown. Its methods are safe for concurrent use.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	metrics *Metrics
+	rt      atomic.Pointer[Runtime]
+	build   *builder
+	reload  sync.Mutex
+	load    func() (*configs.Policy, error)
+
+	public *fasthttp.Server
+	admin  *fasthttp.Server
+	ready  atomic.Bool
+	ids    *idSource
+
+	metricsHTTP fasthttp.RequestHandler
+}
+
+// New builds a server from a policy loader. load is called now and on every
+// reload; New fails when the first load fails.
+func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
+	opts.defaults()
+	s := &Server{opts: opts, log: opts.Logger, load: load, ids: newIDSource()}
+	s.metrics = NewMetrics(opts.Registry, opts.Version)
+	s.build = newBuilder(opts.Now)
+	s.metricsHTTP = s.metricsHandler()
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	s.public = &fasthttp.Server{
+		Handler:                       s.servePublic,
+		ErrorHandler:                  s.serveParseError,
+		Name:                          "aigw",
+		ReadTimeout:                   opts.ReadTimeout,
+		IdleTimeout:                   opts.IdleTimeout,
+		ReadBufferSize:                opts.MaxHeaderBytes,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            256 << 10, // bytes read ahead; larger bodies stream
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		ReduceMemoryUsage:             false,
+	}
+	s.admin = &fasthttp.Server{
+		Handler:               s.serveAdmin,
+		Name:                  "aigw-admin",
+		ReadTimeout:           opts.ReadTimeout,
+		WriteTimeout:          opts.ReadTimeout,
+		IdleTimeout:           opts.IdleTimeout,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+	}
+	return s, nil
+}
+
+// Runtime returns the current config generation.
+func (s *Server) Runtime() *Runtime { return s.rt.Load() }
+
+// Metrics returns the server's instruments.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Reload loads the policies again and swaps the runtime snapshot. On error
+// the previous snapshot stays in force and the error says why. Requests in
+// flight finish on the generation they started with.
+func (s *Server) Reload() error {
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	pol, err := s.load()
+	if err == nil {
+		if cur := s.rt.Load(); cur != nil && cur.Checksum != "" && cur.Checksum == pol.Checksum {
+			return nil
+		}
+		var rt *Runtime
+		if rt, err = s.build.build(pol); err == nil {
+			s.rt.Store(rt)
+			s.metrics.ConfigReloads.WithLabelValues("ok").Inc()
+			s.log.Info("config loaded", "generation", rt.Generation, "models", len(rt.modelIDs))
+			return nil
+		}
+	}
+	s.metrics.ConfigReloads.WithLabelValues("error").Inc()
+	s.log.Error("config reload failed; keeping the previous configuration", "error", err)
+	return err
+}
+
+// Serve accepts connections on the public and admin listeners until
+// Shutdown. It returns the first listener error other than a clean close.
+func (s *Server) Serve(public, admin net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.public.Serve(public) }()
+	go func() { errc <- s.admin.Serve(admin) }()
+	s.ready.Store(true)
+	err := <-errc
+	if err2 := <-errc; err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, marks the gateway not ready, and
+// waits for in-flight requests and streams to finish until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var errs []error
+	if err := s.public.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("public listener: %w", err))
+	}
+	if err := s.admin.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("admin listener: %w", err))
+	}
+	return errors.Join(errs...)
+}
