@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+
+	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/proxy"
+)
+
+// Bootstrap settings: read once at start from flags, AIGW_* environment
+// variables (AIGW_LISTEN, AIGW_ADMIN_LISTEN, AIGW_POLICY, ...) and an
+// optional YAML file (--bootstrap), in that order of precedence.
+type bootstrap struct {
+	Listen         string
+	AdminListen    string
+	Policy         string
+	LogLevel       string
+	ShutdownGrace  time.Duration
+	ReloadInterval time.Duration
+	DebugListen    string
+}
+
+func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
+	v := viper.New()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f := v.GetString("bootstrap"); f != "" {
+				v.SetConfigFile(f)
+				if err := v.ReadInConfig(); err != nil {
+					return fmt.Errorf("bootstrap file: %w", err)
+				}
+			}
+			b := bootstrap{
+				Listen:         v.GetString("listen"),
+				AdminListen:    v.GetString("admin-listen"),
+				Policy:         v.GetString("policy"),
+				LogLevel:       v.GetString("log-level"),
+				ShutdownGrace:  v.GetDuration("shutdown-grace"),
+				ReloadInterval: v.GetDuration("reload-interval"),
+				DebugListen:    v.GetString("debug-listen"),
+			}
+			return serve(ctx, b, lookupEnv, cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.String("listen", "127.0.0.1:8080", "public listener address (env AIGW_LISTEN)")
+	f.String("admin-listen", "127.0.0.1:9090", "admin listener address: metrics, health, reload (env AIGW_ADMIN_LISTEN)")
+	f.StringP("policy", "c", "configs/examples/quickstart.yaml", "policy file or directory (env AIGW_POLICY)")
+	f.String("log-level", "info", "log level: debug, info, warn, error (env AIGW_LOG_LEVEL)")
+	f.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests and streams (env AIGW_SHUTDOWN_GRACE)")
+	f.Duration("reload-interval", 5*time.Second, "how often policy files are checked for changes; 0 disables (env AIGW_RELOAD_INTERVAL)")
+	f.String("debug-listen", "", "optional address for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty (env AIGW_DEBUG_LISTEN)")
+	f.String("bootstrap", "", "optional YAML file with these settings (env AIGW_BOOTSTRAP)")
+	_ = v.BindPFlags(f)
+	v.SetEnvPrefix("AIGW")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+	return cmd
+}
+
+func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.Command) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(b.LogLevel)); err != nil {
+		return fmt.Errorf("log level %q: %w", b.LogLevel, err)
+	}
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logOut := newBufferedLog(logCtx, cmd.OutOrStdout(), 100*time.Millisecond)
+	defer func() {
+		stopLog()
+		_ = logOut.Flush()
+	}()
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	load := func() (*configs.Policy, error) {
+		pol, rep, err := configs.Load(b.Policy, lookupEnv)
+		if rep != nil {
+			for _, w := range rep.Warnings {
+				log.Warn("policy warning", "at", w.Pos.String(), "msg", w.Msg)
+			}
+		}
+		return pol, err
+	}
+	srv, err := proxy.New(load, proxy.Options{Version: version, Logger: log})
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return exitError{1}
+	}
+	pub, err := net.Listen("tcp", b.Listen)
+	if err != nil {
+		return fmt.Errorf("public listener: %w", err)
+	}
+	adm, err := net.Listen("tcp", b.AdminListen)
+	if err != nil {
+		pub.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	log.Info("aigw listening", "public", pub.Addr().String(), "admin", adm.Addr().String(),
+		"policy", b.Policy, "version", version)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if b.DebugListen != "" {
+		stopDebug, err := serveDebug(b.DebugListen)
+		if err != nil {
+			return fmt.Errorf("debug listener: %w", err)
+		}
+		defer stopDebug()
+		log.Info("pprof listening", "addr", b.DebugListen)
+	}
+	if b.ReloadInterval > 0 {
+		go configs.Watch(runCtx, b.Policy, b.ReloadInterval, func() { _ = srv.Reload() })
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = srv.Reload()
+			case <-runCtx.Done():
+				return
+			}
+		}
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(pub, adm) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", b.ShutdownGrace.String())
+	sctx, scancel := context.WithTimeout(context.Background(), b.ShutdownGrace)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Error("shutdown", "error", err)
+	}
+	<-errc
+	log.Info("stopped")
+	return nil
+}
