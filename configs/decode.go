@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -192,6 +193,15 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 				return
 			}
 			v.SetInt(i)
+		}
+	case reflect.Float64:
+		if s, ok := d.scalar(n, line, path, "a number"); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				d.fail(path, line, fmt.Sprintf("%s: expected a number, got %q", path, clip(s, 40)))
+				return
+			}
+			v.SetFloat(f)
 		}
 	case reflect.Bool:
 		if s, ok := d.scalar(n, line, path, "a boolean"); ok {

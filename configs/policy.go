@@ -71,6 +71,9 @@ type Server struct {
 	// (an allow-list; may be empty). Each must be a valid header name and
 	// must not carry credentials (Authorization, Cookie, API keys).
 	MetadataHeaders []string `yaml:"metadata_headers"`
+	// Breaker tunes every target's circuit breaker; zero fields get the
+	// router's defaults (see Breaker).
+	Breaker Breaker `yaml:"breaker"`
 }
 
 // Provider is one upstream API account.
@@ -85,7 +88,9 @@ type Provider struct {
 	MaxConns   int      `yaml:"max_conns"`   // connection pool size; default 512
 	Timeouts   Timeouts `yaml:"timeouts"`
 	Mock       *Mock    `yaml:"mock"` // only with type mock; never nil for type mock after Load
-	Pos        Pos      `yaml:"-"`    // where it was declared
+	// HealthCheck configures the active health probe (listing models).
+	HealthCheck HealthCheck `yaml:"health_check"`
+	Pos         Pos         `yaml:"-"` // where it was declared
 }
 
 // Timeouts bound one upstream request. Zero fields get defaults.
@@ -112,7 +117,13 @@ type Model struct {
 	ID      string      `yaml:"id"`      // the alias clients send as "model"
 	Type    string      `yaml:"type"`    // ModelChat (the default) or ModelEmbedding
 	Targets []TargetRef `yaml:"targets"` // at least one
-	Pos     Pos         `yaml:"-"`
+	// Strategy orders the targets for each request: one of the Strategy*
+	// constants; "" means StrategyPriority.
+	Strategy string `yaml:"strategy"`
+	// Retry bounds failover before the commit point; zero fields get
+	// defaults (see Retry).
+	Retry Retry `yaml:"retry"`
+	Pos   Pos   `yaml:"-"`
 }
 
 // TargetRef names one upstream serving a Model.
@@ -122,7 +133,18 @@ type TargetRef struct {
 	// MaxTokens is the default output cap for providers that require one
 	// (0 = the adapter's default).
 	MaxTokens int `yaml:"max_tokens"`
-	Pos       Pos `yaml:"-"`
+	// Weight is the target's share under the weighted strategy (0 makes it
+	// a fallback only).
+	Weight int `yaml:"weight"`
+	// Cost is the target's relative cost for the cost strategy, in USD per
+	// million tokens; 0 means "take it from the price table".
+	Cost float64 `yaml:"cost"`
+	// Capabilities the target supports: any of "tools", "images", "json".
+	// Empty means all of them.
+	Capabilities []string `yaml:"capabilities"`
+	// ContextWindow is the model's context in tokens (0 = unknown).
+	ContextWindow int `yaml:"context_window"`
+	Pos           Pos `yaml:"-"`
 }
 
 // Org is a tenant: keys belong to an org, and the org bounds the models its
@@ -132,7 +154,9 @@ type Org struct {
 	// Models lists the model ids the org may use; AllModels ("*") allows
 	// every model. Each other entry names a declared model.
 	Models []string `yaml:"models"`
-	Pos    Pos      `yaml:"-"`
+	// Routing overrides how the org's requests are routed.
+	Routing OrgRouting `yaml:"routing"`
+	Pos     Pos        `yaml:"-"`
 }
 
 // Key is a gateway API key. Keys are never stored in clear: SHA256 is the

@@ -19,6 +19,11 @@ func (l *loader) validate(p *Policy, root string) {
 	providers := l.validateProviders(p.Providers)
 	models, used := l.validateModels(p.Models, providers)
 	orgs := l.validateOrgs(p.Orgs, models)
+	for i := range p.Orgs {
+		if !l.orgMeta[i].bad() {
+			l.validateOrgRouting(l.orgMeta[i], &p.Orgs[i].Routing, providers)
+		}
+	}
 	l.validateKeys(p.Keys, models, orgs)
 
 	for i := range p.Providers {
@@ -139,6 +144,7 @@ func (l *loader) validateServer(s *Server) {
 			}
 		}
 	}
+	l.validateBreaker(itemMeta{file: m.file, path: m.path + ".breaker", pos: m.at("breaker")}, &s.Breaker)
 }
 
 func isToken(s string) bool {
@@ -324,6 +330,7 @@ func (l *loader) validateModels(ms []Model, providers map[string]*Provider) (ids
 				l.errf(tm, "max_tokens", " must not be negative")
 			}
 		}
+		l.validateRouting(m, md)
 	}
 	return ids, used
 }

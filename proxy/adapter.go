@@ -24,6 +24,9 @@ type Adapter interface {
 	EncodeEmbeddings(dst []byte, in *llm.EmbeddingRequest, t *llm.Target) (llm.Outbound, error)
 	// DecodeEmbeddings parses a 2xx embeddings answer.
 	DecodeEmbeddings(body []byte) (*llm.EmbeddingResponse, error)
+	// EncodeHealth builds the active health check's request: a cheap
+	// call such as a models listing.
+	EncodeHealth(t *llm.Target) (llm.Outbound, error)
 }
 
 // StreamDecoder decodes one upstream SSE stream into canonical deltas. It is

@@ -14,6 +14,7 @@ type codec[D StreamDecoder] interface {
 	ClassifyError(status int, header func(key string) string, body []byte) error
 	EncodeEmbeddings(dst []byte, in *llm.EmbeddingRequest, t *llm.Target) (llm.Outbound, error)
 	DecodeEmbeddings(body []byte) (*llm.EmbeddingResponse, error)
+	EncodeHealth(t *llm.Target) (llm.Outbound, error)
 }
 
 // adapt turns a provider codec into an Adapter.
@@ -36,4 +37,7 @@ func (a adapted[D, C]) EncodeEmbeddings(dst []byte, in *llm.EmbeddingRequest, t 
 }
 func (a adapted[D, C]) DecodeEmbeddings(body []byte) (*llm.EmbeddingResponse, error) {
 	return a.c.DecodeEmbeddings(body)
+}
+func (a adapted[D, C]) EncodeHealth(t *llm.Target) (llm.Outbound, error) {
+	return a.c.EncodeHealth(t)
 }

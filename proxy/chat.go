@@ -51,48 +51,12 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 
-	// Failover loop: try the targets in order until one answers with a
-	// status and headers we can relay. Nothing has reached the client yet.
-	var last *llm.Error
-	for _, t := range x.rt.pipe.Route.Plan(&x.px, x.model.Targets) {
-		x.attempts++
-		x.target = t
-		out, err := t.adapter.EncodeChat(nil, &req, &t.Target)
-		if err != nil {
-			last = providerError(err, t)
-			if last.Kind == llm.KindInvalidRequest {
-				break // the request cannot be expressed for this target; say so
-			}
-			continue
-		}
-		in, e := s.send(x, t, &out)
-		if e != nil {
-			last = e
-			if e.Retryable {
-				continue
-			}
-			break
-		}
-		if req.Stream {
-			j := s.newStreamJob(x, t, &req, in)
-			if e := j.prime(); e != nil {
-				in.Body.Close()
-				last = e
-				if e.Retryable {
-					continue
-				}
-				break
-			}
-			s.startStream(ctx, j)
-			return
-		}
-		s.answerChat(ctx, x, t, in)
-		return
-	}
-	if last == nil {
-		last = &llm.Error{Kind: llm.KindUnavailable, Msg: "No upstream is configured for this model."}
-	}
-	s.fail(ctx, x, last)
+	s.failover(ctx, x, leg{
+		encode: func(t *Target) (llm.Outbound, error) { return t.adapter.EncodeChat(nil, &req, &t.Target) },
+		answer: s.answerChat,
+		stream: req.Stream,
+		req:    &req,
+	})
 }
 
 // send performs one upstream attempt and turns a non-2xx answer into an

@@ -43,33 +43,12 @@ func (s *Server) embeddings(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.fail(ctx, x, e)
 		return
 	}
-	var last *llm.Error
-	for _, t := range x.rt.pipe.Route.Plan(&x.px, x.model.Targets) {
-		x.attempts++
-		x.target = t
-		out, err := t.adapter.EncodeEmbeddings(nil, &req, &t.Target)
-		if err != nil {
-			last = providerError(err, t)
-			if last.Kind == llm.KindInvalidRequest {
-				break
-			}
-			continue
-		}
-		in, e := s.send(x, t, &out)
-		if e != nil {
-			last = e
-			if e.Retryable {
-				continue
-			}
-			break
-		}
-		s.answerEmbeddings(ctx, x, t, &req, in)
-		return
-	}
-	if last == nil {
-		last = &llm.Error{Kind: llm.KindUnavailable, Msg: "No upstream is configured for this model."}
-	}
-	s.fail(ctx, x, last)
+	s.failover(ctx, x, leg{
+		encode: func(t *Target) (llm.Outbound, error) { return t.adapter.EncodeEmbeddings(nil, &req, &t.Target) },
+		answer: func(ctx *fasthttp.RequestCtx, x *exchange, t *Target, in *llm.Inbound) {
+			s.answerEmbeddings(ctx, x, t, &req, in)
+		},
+	})
 }
 
 // answerEmbeddings relays the vectors in the encoding the client asked for:

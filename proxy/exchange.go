@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aigw/aigw/policy"
+	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/llm"
 )
 
@@ -46,6 +47,7 @@ type exchange struct {
 
 	px  policy.Exchange // what admission decides on
 	adm admission       // what admission reserved
+	fo  route.Failover  // the attempts over the model's targets
 
 	finished atomic.Bool
 }

@@ -65,7 +65,7 @@ func startGateway(t testing.TB, policy string, env map[string]string, opts ...fu
 		return p, err
 	}
 	g := &gateway{Reg: prometheus.NewRegistry(), Logs: &syncBuffer{}, policy: path}
-	o := proxy.Options{Registry: g.Reg, Logger: slog.New(slog.NewJSONHandler(g.Logs, nil)), Version: "test"}
+	o := proxy.Options{Registry: g.Reg, Logger: slog.New(slog.NewJSONHandler(g.Logs, nil)), Version: "test", NoHealthChecks: true}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -55,51 +55,17 @@ func (s *Server) messages(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	beta := string(ctx.Request.Header.Peek("anthropic-beta"))
-	var last *llm.Error
-	for _, t := range x.rt.pipe.Route.Plan(&x.px, x.model.Targets) {
-		x.attempts++
-		x.target = t
-		var out llm.Outbound
-		if t.Type == "anthropic" {
-			out, err = anthropic.EncodeNative(body, req.Model, beta, req.Stream, &t.Target)
-		} else {
-			out, err = t.adapter.EncodeChat(nil, req, &t.Target)
-		}
-		if err != nil {
-			last = providerError(err, t)
-			if last.Kind == llm.KindInvalidRequest {
-				break
+	s.failover(ctx, x, leg{
+		encode: func(t *Target) (llm.Outbound, error) {
+			if t.Type == "anthropic" {
+				return anthropic.EncodeNative(body, req.Model, beta, req.Stream, &t.Target)
 			}
-			continue
-		}
-		in, e := s.send(x, t, &out)
-		if e != nil {
-			last = e
-			if e.Retryable {
-				continue
-			}
-			break
-		}
-		if req.Stream {
-			j := s.newStreamJob(x, t, req, in)
-			if e := j.prime(); e != nil {
-				in.Body.Close()
-				last = e
-				if e.Retryable {
-					continue
-				}
-				break
-			}
-			s.startStream(ctx, j)
-			return
-		}
-		s.answerMessages(ctx, x, t, in)
-		return
-	}
-	if last == nil {
-		last = &llm.Error{Kind: llm.KindUnavailable, Msg: "No upstream is configured for this model."}
-	}
-	s.fail(ctx, x, last)
+			return t.adapter.EncodeChat(nil, req, &t.Target)
+		},
+		answer: s.answerMessages,
+		stream: req.Stream,
+		req:    req,
+	})
 }
 
 // answerMessages relays a non-stream answer to an Anthropic-native client.

@@ -22,6 +22,11 @@ type Metrics struct {
 	Upstream      *prometheus.CounterVec // provider, outcome
 	ConfigReloads *prometheus.CounterVec // result
 	Panics        prometheus.Counter
+
+	// Routing: breaker state and health per target, failovers.
+	UpstreamUp   *prometheus.GaugeVec   // target
+	BreakerState *prometheus.GaugeVec   // target
+	Failovers    *prometheus.CounterVec // from, to, reason
 }
 
 // NewMetrics creates the instruments and registers them, with the Go and
@@ -62,13 +67,22 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.Panics = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aigw_panics_total", Help: "Handler panics recovered; anything above zero is a bug.",
 	})
+	m.UpstreamUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aigw_upstream_up", Help: "1 when the target's breaker is closed or half-open and its latest health check passed, else 0.",
+	}, []string{"target"})
+	m.BreakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aigw_upstream_breaker_state", Help: "Circuit breaker state per target: 0 closed, 1 open, 2 half-open.",
+	}, []string{"target"})
+	m.Failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_failovers_total", Help: "Requests moved from one target to another before the commit point, by reason (error kind).",
+	}, []string{"from", "to", "reason"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aigw_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
 	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.InFlight, m.ActiveStreams,
-		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, build,
+		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/aigw/aigw/policy"
+	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/llm"
 )
 
@@ -57,16 +58,14 @@ type Cache interface {
 	Store(ctx context.Context, x *policy.Exchange, answer []byte)
 }
 
-// Router orders a model's targets for one request. It is pure: no I/O.
+// Router plans a request's attempts over its model's targets (x.Model)
+// into f: strategy, capabilities, org rules, the debug pin and open
+// breakers. It is pure: no I/O. A refusal (403, 400, context length) is an
+// *llm.Error and the request must not be sent anywhere. The indices f
+// yields address the model's Targets.
 type Router interface {
-	Plan(x *policy.Exchange, targets []*Target) []*Target
+	Begin(f *route.Failover, x *policy.Exchange) error
 }
-
-// priorityRouter keeps the configured order: the first target first, the
-// next ones as fallbacks.
-type priorityRouter struct{}
-
-func (priorityRouter) Plan(_ *policy.Exchange, targets []*Target) []*Target { return targets }
 
 // admission is what admit reserved; finish settles it.
 type admission struct {

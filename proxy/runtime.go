@@ -10,6 +10,7 @@ import (
 
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/auth"
+	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/anthropic"
 	"github.com/aigw/aigw/providers/gemini"
 	"github.com/aigw/aigw/providers/llm"
@@ -40,6 +41,9 @@ type Runtime struct {
 	models   map[string]*Model
 	modelIDs []string // sorted
 	created  int64    // unix time the snapshot was built, for /v1/models
+	// health is the generation's active health checker (nil: no probes);
+	// the Server runs it while the generation is current.
+	health *route.HealthChecker
 }
 
 // Model is a configured alias and its ordered targets.
@@ -68,10 +72,11 @@ type builder struct {
 	clients map[string]Upstream // keyed by provider settings
 	gen     uint64
 	now     func() time.Time
+	routes  *route.Registry
 }
 
-func newBuilder(now func() time.Time) *builder {
-	return &builder{clients: map[string]Upstream{}, now: now}
+func newBuilder(now func() time.Time, routes *route.Registry) *builder {
+	return &builder{clients: map[string]Upstream{}, now: now, routes: routes}
 }
 
 // build validates nothing the loader already checked; it fails only on
@@ -127,7 +132,14 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.pipe = Pipeline{Auth: t, Route: priorityRouter{}}
+	tbl, err := buildRoutes(b.routes, pol, rt.models)
+	if err != nil {
+		return nil, err
+	}
+	if rt.health, err = b.routes.NewHealthChecker(healthProbes(pol, rt.models)); err != nil {
+		return nil, err
+	}
+	rt.pipe = Pipeline{Auth: t, Route: tbl}
 	b.clients = used // clients no longer referenced are dropped; their idle conns time out
 	b.gen++
 	rt.Generation = b.gen

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/route"
 )
 
 // Options configure a Server. Zero values mean the documented defaults.
@@ -42,6 +43,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// NoHealthChecks turns the policy's active health probes off (tests
+	// that count upstream calls; breakers still learn from traffic).
+	NoHealthChecks bool
 }
 
 func (o *Options) defaults() {
@@ -91,6 +95,11 @@ type Server struct {
 	ids    *idSource
 
 	metricsHTTP fasthttp.RequestHandler
+
+	// routes keeps breakers, latency and health per target across
+	// generations; health runs the current generation's health checks.
+	routes *route.Registry
+	health healthRunner
 }
 
 // New builds a server from a policy loader. load is called now and on every
@@ -99,7 +108,9 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	opts.defaults()
 	s := &Server{opts: opts, log: opts.Logger, load: load, ids: newIDSource()}
 	s.metrics = NewMetrics(opts.Registry, opts.Version)
-	s.build = newBuilder(opts.Now)
+	s.routes = route.NewRegistry(route.Options{Now: opts.Now, Metrics: routeMetrics{
+		up: s.metrics.UpstreamUp, state: s.metrics.BreakerState, failovers: s.metrics.Failovers}})
+	s.build = newBuilder(opts.Now, s.routes)
 	s.metricsHTTP = s.metricsHandler()
 	if err := s.Reload(); err != nil {
 		return nil, err
@@ -151,6 +162,9 @@ func (s *Server) Reload() error {
 		var rt *Runtime
 		if rt, err = s.build.build(pol); err == nil {
 			s.rt.Store(rt)
+			if !s.opts.NoHealthChecks {
+				s.health.swap(rt.health)
+			}
 			s.metrics.ConfigReloads.WithLabelValues("ok").Inc()
 			s.log.Info("config loaded", "generation", rt.Generation, "models", len(rt.modelIDs))
 			return nil
@@ -179,6 +193,7 @@ func (s *Server) Serve(public, admin net.Listener) error {
 // waits for in-flight requests and streams to finish until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.health.stop()
 	var errs []error
 	if err := s.public.ShutdownWithContext(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("public listener: %w", err))
