@@ -23,6 +23,8 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		ctx.SetBodyString(`{"status":"ready"}`)
+	case "/api/ai/providers/health":
+		s.providersHealth(ctx)
 	case "/admin/reload":
 		if !ctx.IsPost() {
 			ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
