@@ -162,6 +162,23 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			}
 		}
 		return
+	case reflect.TypeFor[Limit]():
+		if n.Kind == yaml.ScalarNode {
+			s := strings.TrimSpace(n.Value)
+			if s == "unlimited" {
+				v.Set(reflect.ValueOf(Limit{Max: Unlimited}))
+				return
+			}
+			i, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || i < 0 {
+				d.fail(path, line, fmt.Sprintf("%s: expected a non-negative integer, \"unlimited\" or {max, burst, shadow}, got %q", path, clip(s, 40)))
+				return
+			}
+			v.Set(reflect.ValueOf(Limit{Max: i}))
+			return
+		}
+		d.mapping(n, v, path, line)
+		return
 	case reflect.TypeFor[Secret]():
 		if n.Kind != yaml.ScalarNode {
 			d.fail(path, line, path+": expected a string, got "+kindWord(n))
@@ -185,7 +202,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		if s, ok := d.scalar(n, line, path, "a string"); ok {
 			v.SetString(s)
 		}
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		if s, ok := d.scalar(n, line, path, "an integer"); ok {
 			i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 0)
 			if err != nil {

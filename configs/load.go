@@ -163,7 +163,7 @@ type loader struct {
 	rep *Report
 
 	// Where each merged item came from, parallel to the Policy's lists.
-	provMeta, modelMeta, orgMeta, keyMeta []itemMeta
+	provMeta, modelMeta, orgMeta, keyMeta, tierMeta []itemMeta
 	server                                *itemMeta // the file that set server, if any
 
 	// broken is set when a file could not be read as a policy at all, or
@@ -192,7 +192,7 @@ func (l *loader) loadFile(f *srcFile, p *Policy) {
 	if f.fields[""].bad {
 		l.broken = true
 	}
-	for _, kind := range []string{"providers", "models", "orgs", "keys"} {
+	for _, kind := range []string{"providers", "models", "orgs", "keys", "tiers"} {
 		if f.fields[kind].bad {
 			l.broken = true
 		}
@@ -222,7 +222,11 @@ func (l *loader) loadFile(f *srcFile, p *Policy) {
 	p.Providers = append(p.Providers, fp.Providers...)
 	p.Models = append(p.Models, fp.Models...)
 	p.Orgs = append(p.Orgs, fp.Orgs...)
+	for i := range fp.Tiers {
+		l.tierMeta = append(l.tierMeta, itemMeta{f, "tiers[" + strconv.Itoa(i) + "]", fp.Tiers[i].Pos})
+	}
 	p.Keys = append(p.Keys, fp.Keys...)
+	p.Tiers = append(p.Tiers, fp.Tiers...)
 }
 
 // parse returns the root node of f's single document, nil for an empty

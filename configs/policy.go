@@ -51,6 +51,8 @@ type Policy struct {
 	Models    []Model    `yaml:"models"`
 	Orgs      []Org      `yaml:"orgs"`
 	Keys      []Key      `yaml:"keys"`
+	// Tiers are named limit templates orgs refer to.
+	Tiers []Tier `yaml:"tiers"`
 
 	// Sources lists the files loaded, in load order, named as reports name
 	// them (joined to the path given to Load).
@@ -156,7 +158,19 @@ type Org struct {
 	Models []string `yaml:"models"`
 	// Routing overrides how the org's requests are routed.
 	Routing OrgRouting `yaml:"routing"`
-	Pos     Pos        `yaml:"-"`
+
+	// Quotas: the tier's limits with Limits as overrides, in Timezone
+	// (IANA name; default UTC) for daily quotas and schedules.
+	Tier         string       `yaml:"tier"`
+	Limits       Limits       `yaml:"limits"`
+	Timezone     string       `yaml:"timezone"`
+	Schedules    []Schedule   `yaml:"schedules"`
+	PriorityMode PriorityMode `yaml:"priority_mode"`
+	Queue        Queue        `yaml:"queue"`
+	FailMode     string       `yaml:"fail_mode"` // FailLocal (default), FailOpen or FailClosed
+	Output       Output       `yaml:"output"`
+
+	Pos Pos `yaml:"-"`
 }
 
 // Key is a gateway API key. Keys are never stored in clear: SHA256 is the
@@ -169,5 +183,9 @@ type Key struct {
 	// allowed to its org. Empty or containing AllModels means the org's.
 	Models   []string `yaml:"models"`
 	Disabled bool     `yaml:"disabled"`
-	Pos      Pos      `yaml:"-"`
+	// Limits apply to this key on top of its org's.
+	Limits Limits `yaml:"limits"`
+	// Scopes grant extra powers: ScopeEmergency.
+	Scopes []string `yaml:"scopes"`
+	Pos    Pos      `yaml:"-"`
 }

@@ -19,9 +19,16 @@ func (l *loader) validate(p *Policy, root string) {
 	providers := l.validateProviders(p.Providers)
 	models, used := l.validateModels(p.Models, providers)
 	orgs := l.validateOrgs(p.Orgs, models)
+	tiers := l.validateTiers(p.Tiers)
 	for i := range p.Orgs {
 		if !l.orgMeta[i].bad() {
 			l.validateOrgRouting(l.orgMeta[i], &p.Orgs[i].Routing, providers)
+			l.validateOrgQuota(l.orgMeta[i], &p.Orgs[i], tiers)
+		}
+	}
+	for i := range p.Keys {
+		if !l.keyMeta[i].bad() {
+			l.validateKeyQuota(l.keyMeta[i], &p.Keys[i])
 		}
 	}
 	l.validateKeys(p.Keys, models, orgs)
