@@ -164,7 +164,7 @@ type loader struct {
 
 	// Where each merged item came from, parallel to the Policy's lists.
 	provMeta, modelMeta, orgMeta, keyMeta, tierMeta []itemMeta
-	server                                *itemMeta // the file that set server, if any
+	server                                          *itemMeta // the file that set server, if any
 
 	// broken is set when a file could not be read as a policy at all, or
 	// one of its lists was not a list: "no X declared" would then be noise.
