@@ -174,10 +174,19 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 				d.fail(path, line, fmt.Sprintf("%s: expected a non-negative integer, \"unlimited\" or {max, burst, shadow}, got %q", path, clip(s, 40)))
 				return
 			}
+			if i == 0 {
+				i = Zero
+			}
 			v.Set(reflect.ValueOf(Limit{Max: i}))
 			return
 		}
-		d.mapping(n, v, path, line)
+		if d.mapping(n, v, path, line) {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "max" && strings.TrimSpace(n.Content[i+1].Value) == "0" {
+					v.FieldByName("Max").SetInt(Zero)
+				}
+			}
+		}
 		return
 	case reflect.TypeFor[Secret]():
 		if n.Kind != yaml.ScalarNode {

@@ -23,8 +23,12 @@ const ScopeEmergency = "emergency"
 // (written "unlimited" in YAML).
 const Unlimited = -1
 
-// Limit is one limit. YAML accepts an integer (the maximum), "unlimited"
-// (in an override: remove the tier's limit), or a mapping
+// Zero is the Limit.Max of a limit written as 0: nothing is allowed (an
+// exhausted quota), as distinct from a limit left out.
+const Zero = -2
+
+// Limit is one limit. YAML accepts an integer (the maximum; 0 allows
+// nothing), "unlimited" (in an override: remove the tier's limit), or a mapping
 // {max, burst, shadow}: burst is the most a rate lets through at one
 // instant (default max), shadow counts and reports without refusing.
 type Limit struct {
@@ -116,7 +120,7 @@ func (l *loader) validateLimits(m itemMeta, name string, x *Limits, override boo
 		switch {
 		case f.l.Max == Unlimited && !override:
 			l.errf(lm, f.name, ": unlimited is only meaningful in an override (leave the limit out instead)")
-		case f.l.Max < Unlimited || f.l.Burst < 0:
+		case (f.l.Max < Unlimited && f.l.Max != Zero) || f.l.Burst < 0:
 			l.errf(lm, f.name, " must not be negative")
 		case f.l.Max > 1<<40 || f.l.Burst > 1<<40:
 			l.errf(lm, f.name, " is too large (at most %d)", int64(1)<<40)

@@ -19,6 +19,9 @@ type Principal struct {
 	// Models lists the model aliases the key may use; AllModels overrides it.
 	Models    map[string]struct{}
 	AllModels bool
+	// Priority is the queue class every request of this key starts with
+	// (quota.ClassEmergency for an emergency-override key; 0 otherwise).
+	Priority int
 }
 
 // Allows reports whether the principal may use the model alias.
@@ -39,6 +42,8 @@ type Exchange struct {
 	Model string
 	// Chat is the parsed request for chat completions, nil otherwise.
 	Chat *llm.Request
+	// Embeddings is the parsed request for embeddings, nil otherwise.
+	Embeddings *llm.EmbeddingRequest
 	// EstimatedPromptTokens is the admission estimate of the input.
 	EstimatedPromptTokens int
 	// Start is when the gateway received the request.

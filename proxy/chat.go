@@ -46,7 +46,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	x.px.Chat = &req
-	if e := s.admit(x); e != nil {
+	if e := s.admit(ctx, x); e != nil {
 		s.fail(ctx, x, e)
 		return
 	}
@@ -128,12 +128,20 @@ func (s *Server) resolveModel(x *exchange, alias string, embedding bool) *llm.Er
 	return nil
 }
 
-// admit runs the admission stages for a resolved request.
-func (s *Server) admit(x *exchange) *llm.Error {
+// admit runs the admission stages for a resolved request and puts the
+// quota's x-ratelimit-* headers on the answer, admitted or not.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, x *exchange) *llm.Error {
 	x.px.RequestID = x.id
 	x.px.Principal = x.principal
 	x.px.Start = x.start
-	return x.rt.pipe.admit(context.Background(), &x.px, &x.adm)
+	x.px.Priority = x.principal.Priority
+	e := x.rt.pipe.admit(context.Background(), &x.px, &x.adm)
+	if e != nil {
+		setQuotaHeaders(&ctx.Response.Header, nil, e)
+		return e
+	}
+	setQuotaHeaders(&ctx.Response.Header, x.adm.holds, nil)
+	return nil
 }
 
 // notUTF8 refuses a body that is not UTF-8, as JSON requires.

@@ -39,7 +39,8 @@ func (s *Server) embeddings(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.fail(ctx, x, e)
 		return
 	}
-	if e := s.admit(x); e != nil {
+	x.px.Embeddings = &req
+	if e := s.admit(ctx, x); e != nil {
 		s.fail(ctx, x, e)
 		return
 	}

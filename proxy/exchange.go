@@ -109,6 +109,26 @@ const (
 	outcomeCanceled = "canceled"
 )
 
+// ran reports whether the request used upstream capacity: it succeeded,
+// or an upstream reported usage, or content reached the client before it
+// failed. Such requests commit their reservations with what they used;
+// the others (refused, failed before any upstream answered, canceled
+// before content) give everything back.
+func (x *exchange) ran(err *llm.Error) bool {
+	return err == nil || x.haveUsage || x.firstToken > 0
+}
+
+// billable is the usage reservations are settled with: the upstream's
+// when it reported one, else the admission estimate of the prompt (the
+// output of an upstream that reports nothing is unknown).
+func (x *exchange) billable() llm.Usage {
+	if x.haveUsage {
+		return x.usage
+	}
+	n := x.px.EstimatedPromptTokens
+	return llm.Usage{PromptTokens: n, TotalTokens: n}
+}
+
 // finish records the request exactly once: metrics, the log line, and (when
 // the ledger exists) the usage record. Later calls are ignored. status is
 // the HTTP status the client got; err the error it ended with, if any.
@@ -117,7 +137,7 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		return
 	}
 	s := x.s
-	if serr := x.adm.settle(context.Background(), err == nil, x.usage); serr != nil {
+	if serr := x.adm.settle(context.Background(), x.ran(err), x.billable()); serr != nil {
 		s.log.Warn("settling reservations failed", "request_id", x.id, "error", serr)
 	}
 	elapsed := s.opts.Now().Sub(x.start)

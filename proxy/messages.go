@@ -50,7 +50,7 @@ func (s *Server) messages(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 	x.px.Chat = req
-	if e := s.admit(x); e != nil {
+	if e := s.admit(ctx, x); e != nil {
 		s.fail(ctx, x, e)
 		return
 	}

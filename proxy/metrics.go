@@ -27,6 +27,12 @@ type Metrics struct {
 	UpstreamUp   *prometheus.GaugeVec   // target
 	BreakerState *prometheus.GaugeVec   // target
 	Failovers    *prometheus.CounterVec // from, to, reason
+
+	// Quotas: refusals (and shadow limits' would-be refusals) by reason,
+	// queue depth per org with a queue, whether the shared backend is used.
+	QuotaRejections *prometheus.CounterVec // reason, shadow
+	QuotaQueueDepth *prometheus.GaugeVec   // org
+	QuotaBackendUp  prometheus.Gauge
 }
 
 // NewMetrics creates the instruments and registers them, with the Go and
@@ -76,13 +82,24 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.Failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aigw_failovers_total", Help: "Requests moved from one target to another before the commit point, by reason (error kind).",
 	}, []string{"from", "to", "reason"})
+	m.QuotaRejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_quota_rejections_total", Help: "Requests refused by a quota, by reason (the limit, as in x-aigw-quota-reason); shadow=\"true\" counts requests a shadow limit would have refused.",
+	}, []string{"reason", "shadow"})
+	m.QuotaQueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "aigw_quota_queue_depth", Help: "Requests waiting in an organisation's quota queue (orgs with a queue in policy).",
+	}, []string{"org"})
+	m.QuotaBackendUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aigw_quota_shared_backend_up", Help: "1 while quota decisions go to the shared backend (Redis), 0 while its fallback decides; 1 for the in-process backend.",
+	})
+	m.QuotaBackendUp.Set(1)
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aigw_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
 	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.InFlight, m.ActiveStreams,
-		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers, build,
+		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers,
+		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aigw/aigw/accounting/tokens"
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/auth"
 	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/anthropic"
@@ -44,6 +46,8 @@ type Runtime struct {
 	// health is the generation's active health checker (nil: no probes);
 	// the Server runs it while the generation is current.
 	health *route.HealthChecker
+	// quota is the generation's quota stage and priority-mode defaults.
+	quota *quotaPlan
 }
 
 // Model is a configured alias and its ordered targets.
@@ -73,10 +77,15 @@ type builder struct {
 	gen     uint64
 	now     func() time.Time
 	routes  *route.Registry
+	quota   *quota.Limiter
+	// tokens is the prompt counter, built on first use (it costs about a
+	// second and 50 MB) and shared by every generation.
+	tokens func() *tokens.Counter
 }
 
-func newBuilder(now func() time.Time, routes *route.Registry) *builder {
-	return &builder{clients: map[string]Upstream{}, now: now, routes: routes}
+func newBuilder(now func() time.Time, routes *route.Registry, lim *quota.Limiter) *builder {
+	return &builder{clients: map[string]Upstream{}, now: now, routes: routes, quota: lim,
+		tokens: sync.OnceValue(func() *tokens.Counter { return tokens.New(tokens.Options{}) })}
 }
 
 // build validates nothing the loader already checked; it fails only on
@@ -126,7 +135,7 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 	for _, k := range pol.Keys {
 		allowed, all := effectiveModels(orgModels[k.Org], k.Models)
 		keys = append(keys, auth.Key{ID: k.ID, Org: k.Org, SHA256: strings.ToLower(k.SHA256),
-			Models: allowed, AllModels: all, Disabled: k.Disabled})
+			Models: allowed, AllModels: all, Disabled: k.Disabled, Priority: keyPriority(&k)})
 	}
 	t, err := auth.New(keys)
 	if err != nil {
@@ -139,7 +148,10 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 	if rt.health, err = b.routes.NewHealthChecker(healthProbes(pol, rt.models)); err != nil {
 		return nil, err
 	}
-	rt.pipe = Pipeline{Auth: t, Route: tbl}
+	if rt.quota, err = buildQuota(b.quota, pol, b.tokens); err != nil {
+		return nil, err
+	}
+	rt.pipe = Pipeline{Auth: t, Quota: rt.quota.stage, Route: tbl}
 	b.clients = used // clients no longer referenced are dropped; their idle conns time out
 	b.gen++
 	rt.Generation = b.gen

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
 )
 
@@ -46,6 +47,13 @@ type Options struct {
 	// NoHealthChecks turns the policy's active health probes off (tests
 	// that count upstream calls; breakers still learn from traffic).
 	NoHealthChecks bool
+	// QuotaBackend makes the backend that keeps rate-limit and quota state,
+	// given the server's quota metrics (for the shared backend's state).
+	// nil keeps it in process (quota.NewMemory). Called once, by New.
+	QuotaBackend func(quota.Metrics) quota.Backend
+	// QuotaClock is the quota limiter's clock (default the wall clock);
+	// tests pass a fake one.
+	QuotaClock quota.Clock
 }
 
 func (o *Options) defaults() {
@@ -100,6 +108,10 @@ type Server struct {
 	// generations; health runs the current generation's health checks.
 	routes *route.Registry
 	health healthRunner
+
+	// quota keeps the limits' state and run-time priority modes across
+	// generations.
+	quota *quota.Limiter
 }
 
 // New builds a server from a policy loader. load is called now and on every
@@ -110,7 +122,16 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	s.metrics = NewMetrics(opts.Registry, opts.Version)
 	s.routes = route.NewRegistry(route.Options{Now: opts.Now, Metrics: routeMetrics{
 		up: s.metrics.UpstreamUp, state: s.metrics.BreakerState, failovers: s.metrics.Failovers}})
-	s.build = newBuilder(opts.Now, s.routes)
+	qm := quotaMetrics{s.metrics}
+	var backend quota.Backend = quota.NewMemory()
+	if opts.QuotaBackend != nil {
+		backend = opts.QuotaBackend(qm)
+	}
+	s.quota = quota.New(backend, quota.Options{Clock: opts.QuotaClock, Metrics: qm})
+	for _, r := range quota.Reasons() {
+		s.metrics.QuotaRejections.WithLabelValues(string(r), "false")
+	}
+	s.build = newBuilder(opts.Now, s.routes, s.quota)
 	s.metricsHTTP = s.metricsHandler()
 	if err := s.Reload(); err != nil {
 		return nil, err

@@ -19,6 +19,8 @@ type Key struct {
 	Models    []string
 	AllModels bool
 	Disabled  bool
+	// Priority becomes the principal's Priority (its requests' queue class).
+	Priority int
 }
 
 // Table authenticates keys. It is immutable after New and safe for
@@ -41,7 +43,7 @@ func New(keys []Key) (*Table, error) {
 		if k.Disabled {
 			continue
 		}
-		p := &policy.Principal{Org: k.Org, KeyID: k.ID, AllModels: k.AllModels}
+		p := &policy.Principal{Org: k.Org, KeyID: k.ID, AllModels: k.AllModels, Priority: k.Priority}
 		if !k.AllModels {
 			p.Models = make(map[string]struct{}, len(k.Models))
 			for _, m := range k.Models {

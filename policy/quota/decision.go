@@ -59,6 +59,7 @@ type Decision struct {
 	Need Need
 
 	never bool
+	zero  bool // refused by a limit set to Zero
 }
 
 // Headers calls set for each response header the decision implies: the
@@ -71,7 +72,7 @@ func (d *Decision) Headers(set func(name, value string)) {
 		suffix string
 		s      *Status
 	}{{"requests", &d.Requests}, {"tokens", &d.Tokens}} {
-		if x.s.Limit <= 0 {
+		if x.s.Limit <= 0 && x.s.Reason == "" {
 			continue
 		}
 		set("x-ratelimit-limit-"+x.suffix, strconv.FormatInt(x.s.Limit, 10))
@@ -156,6 +157,9 @@ func refusalMessage(d *Decision) string {
 		need = d.Need.Tokens
 	}
 	switch {
+	case d.zero:
+		return fmt.Sprintf("Your %s has no quota of %s (its limit is 0). Contact the gateway's operators to raise it.",
+			who, info.text)
 	case d.never:
 		return fmt.Sprintf("Request too large for the %s's %s limit: it needs %d, more than the limit ever allows at once.",
 			who, info.text, need)

@@ -366,12 +366,19 @@ func (g *Gate) attempt(ctx context.Context, p *orgPlan, s Subject, need Need, no
 		mult *= m
 		class = max(class, ClassPriorityMode)
 	}
+	d := Decision{Need: need, Class: class}
+	kp := p.keys[s.KeyID]
+	var kl Limits
+	if kp != nil {
+		kl = kp.limits.Scale(mult)
+	}
+	if zeroLimits(&d, &org, &kl, day, b.now) {
+		return nil, d, nil
+	}
 	addRules(b, 0, &org, p.rate, day.keys, need, day)
-	if kp := p.keys[s.KeyID]; kp != nil {
-		kl := kp.limits.Scale(mult)
+	if kp != nil {
 		addRules(b, 1, &kl, kp.rate, kp.dayKeys(day), need, day)
 	}
-	d := Decision{Need: need, Class: class}
 	if b.n > 0 {
 		if err := g.l.backend.take(ctx, b); err != nil {
 			if u, ok := isUnavailable(err); ok {
@@ -392,6 +399,43 @@ func (g *Gate) attempt(ctx context.Context, p *orgPlan, s Subject, need Need, no
 	}
 	h.d = d
 	return h, d, nil
+}
+
+// zeroLimits handles limits set to Zero, which no request passes: an
+// enforced one refuses at once (without asking the backend: there is no
+// state to consult), a shadow one is reported as shadowed. Both are then
+// cleared from org and key so that addRules leaves them out. It reports
+// whether d is a refusal.
+func zeroLimits(d *Decision, org, key *Limits, day *dayPlan, now int64) bool {
+	for scope, l := range [...]*Limits{org, key} {
+		for k := kRPM; k < numKinds; k++ {
+			lim := l.at(k)
+			if lim.Max != Zero {
+				continue
+			}
+			l.set(k, Limit{})
+			r := reasons[scope][k]
+			if lim.Shadow {
+				d.Shadowed = append(d.Shadowed, r)
+				continue
+			}
+			if d.Reason != "" {
+				continue
+			}
+			st := Status{Reason: r}
+			if kindInfo[k].window == 0 {
+				st.Reset = time.Duration(day.end-now) * time.Microsecond
+				d.RetryAfter = st.Reset
+			}
+			d.Reason, d.Refused, d.zero = r, st, true
+			if kindInfo[k].tokens {
+				d.Tokens = st
+			} else {
+				d.Requests = st
+			}
+		}
+	}
+	return d.Reason != ""
 }
 
 // addRules appends the set limits of one scope (0 org, 1 key) to b.

@@ -427,7 +427,7 @@ func TestNewGateRejectsBadPolicies(t *testing.T) {
 	bad := []quota.Policies{
 		{Orgs: []quota.OrgPolicy{{Org: "a"}, {Org: "a"}}},
 		{Orgs: []quota.OrgPolicy{{Org: ""}}},
-		{Orgs: []quota.OrgPolicy{{Org: "a", Tier: quota.Tier{Limits: quota.Limits{RPM: quota.Limit{Max: -2}}}}}},
+		{Orgs: []quota.OrgPolicy{{Org: "a", Tier: quota.Tier{Limits: quota.Limits{RPM: quota.Limit{Max: -3}}}}}},
 		{Orgs: []quota.OrgPolicy{{Org: "a", Queue: quota.Queue{Depth: 3}}}},
 		{Orgs: []quota.OrgPolicy{{Org: "a", Schedules: []quota.Schedule{{
 			From: quota.Date{Year: 2025, Month: 9, Day: 1}, To: quota.Date{Year: 2025, Month: 5, Day: 1}, Multiplier: 2}}}}},
@@ -447,5 +447,54 @@ func TestNewGateRejectsBadPolicies(t *testing.T) {
 	}
 	if d, err := quota.ParseDate("02-29"); err != nil || d.String() != "02-29" {
 		t.Errorf("ParseDate(02-29) = %v, %v", d, err)
+	}
+}
+
+func TestZeroQuotaRefusesEverything(t *testing.T) {
+	e := newEnv(t)
+	exhausted := org("x", quota.Limits{RPM: quota.Limit{Max: 100}, RPD: quota.Limit{Max: quota.Zero}})
+	peak := org("p", quota.Limits{RPD: quota.Limit{Max: quota.Zero}})
+	peak.Schedules = []quota.Schedule{{Name: "lifted", From: quota.Date{Month: 3, Day: 1}, To: quota.Date{Month: 3, Day: 31},
+		Limits: quota.Limits{RPD: quota.Limit{Max: 2}}}}
+	trial := org("s", quota.Limits{TPD: quota.Limit{Max: quota.Zero, Shadow: true}, RPM: quota.Limit{Max: 5}})
+	g := e.gate(t, exhausted, peak, trial)
+
+	for i := 0; i < 3; i++ {
+		r := take(g, sub("x"), req(10))
+		le := r.mustRefuse(t, "zero daily quota", quota.ReasonOrgRPD)
+		if le.Kind != llm.KindQuotaExceeded || le.Code != "insufficient_quota" || !strings.Contains(le.Msg, "limit is 0") {
+			t.Fatalf("error %+v: want insufficient_quota naming the zero limit", le)
+		}
+		if le.RetryAfter != 14*time.Hour { // t0 is 10:00 UTC: the day ends in 14 h
+			t.Fatalf("retry after %v, want 14h", le.RetryAfter)
+		}
+		h := headers(r.d)
+		if h["x-ratelimit-limit-requests"] != "0" || h["x-ratelimit-remaining-requests"] != "0" || h[quota.HeaderReason] != "org_rpd" {
+			t.Fatalf("headers %v", h)
+		}
+	}
+	if n := e.metrics.refusals(quota.ReasonOrgRPD); n != 3 {
+		t.Fatalf("%d refusals counted, want 3", n)
+	}
+	// The org's other limits were not consumed by refused requests: the
+	// rpm limit of 100 still has its whole burst.
+	g2 := e.gate(t, org("x", quota.Limits{RPM: quota.Limit{Max: 100}}))
+	if r := take(g2, sub("x"), req(0)); r.mustAllow(t, "after lifting").Decision().Requests.Remaining != 99 {
+		t.Fatalf("remaining %d, want 99", r.d.Requests.Remaining)
+	}
+
+	// A schedule overrides the zero limit with a real one.
+	take(g, sub("p"), req(0)).mustAllow(t, "schedule 1")
+	take(g, sub("p"), req(0)).mustAllow(t, "schedule 2")
+	take(g, sub("p"), req(0)).mustRefuse(t, "schedule 3", quota.ReasonOrgRPD)
+
+	// A shadow zero limit reports and never refuses.
+	r := take(g, sub("s"), req(10))
+	r.mustAllow(t, "shadow zero")
+	if !slices.Contains(r.d.Shadowed, quota.ReasonOrgTPD) || headers(r.d)[quota.HeaderShadow] != "org_tpd" {
+		t.Fatalf("shadowed %v, headers %v", r.d.Shadowed, headers(r.d))
+	}
+	if e.metrics.shadows(quota.ReasonOrgTPD) != 1 {
+		t.Fatal("shadow refusal not counted")
 	}
 }

@@ -12,6 +12,11 @@ import (
 // Unlimited, as an override's Max, removes the limit it overrides.
 const Unlimited int64 = -1
 
+// Zero, as a Max, allows nothing: every request the limit applies to is
+// refused (an exhausted or withheld quota). It overrides like any set
+// limit and scaling leaves it zero.
+const Zero int64 = -2
+
 // DefaultPriorityDuration is how long a priority mode started without an
 // explicit duration lasts.
 const DefaultPriorityDuration = 24 * time.Hour
@@ -42,13 +47,13 @@ const DefaultOutputTokens = 1024
 // headers) but never refuses. It counts what enforcement would have
 // admitted: a request it would have refused is not counted against it.
 type Limit struct {
-	Max    int64 // 0: no limit
+	Max    int64 // 0: no limit; Zero: nothing allowed
 	Burst  int64 // rates only; 0: Max
 	Shadow bool
 }
 
 // Set reports whether the limit applies.
-func (l Limit) Set() bool { return l.Max > 0 }
+func (l Limit) Set() bool { return l.Max > 0 || l.Max == Zero }
 
 func (l Limit) burst() int64 {
 	if l.Burst > 0 {
@@ -78,7 +83,7 @@ func (l Limits) IsZero() bool { return l == Limits{} }
 func (l Limits) Override(o Limits) Limits {
 	f := func(base, over Limit) Limit {
 		switch {
-		case over.Max > 0:
+		case over.Max > 0 || over.Max == Zero:
 			return over
 		case over.Max == Unlimited:
 			return Limit{}
@@ -135,7 +140,7 @@ func (l Limits) validate() error {
 		name string
 		l    Limit
 	}{{"rpm", l.RPM}, {"tpm", l.TPM}, {"tph", l.TPH}, {"rpd", l.RPD}, {"tpd", l.TPD}} {
-		if x.l.Max < 0 || x.l.Burst < 0 {
+		if (x.l.Max < 0 && x.l.Max != Unlimited && x.l.Max != Zero) || x.l.Burst < 0 {
 			errs = append(errs, fmt.Errorf("%s: max and burst must not be negative", x.name))
 		}
 		if x.l.Max > maxLimit || x.l.Burst > maxLimit {

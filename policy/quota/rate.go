@@ -89,6 +89,21 @@ func (l *Limits) at(k limitKind) Limit {
 	}
 }
 
+func (l *Limits) set(k limitKind, v Limit) {
+	switch k {
+	case kRPM:
+		l.RPM = v
+	case kTPM:
+		l.TPM = v
+	case kTPH:
+		l.TPH = v
+	case kRPD:
+		l.RPD = v
+	default:
+		l.TPD = v
+	}
+}
+
 // maxExact keeps every quantity the stores compute below 2^52, so that
 // Redis's Lua (whose numbers are doubles) computes exactly what Go does.
 const maxExact int64 = 1 << 52
