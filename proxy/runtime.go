@@ -10,8 +10,8 @@ import (
 
 	"github.com/aigw/aigw/accounting/tokens"
 	"github.com/aigw/aigw/configs"
-	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/auth"
+	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/anthropic"
 	"github.com/aigw/aigw/providers/gemini"
