@@ -111,7 +111,8 @@ type Server struct {
 
 	// quota keeps the limits' state and run-time priority modes across
 	// generations.
-	quota *quota.Limiter
+	quota      *quota.Limiter
+	quotaClock quota.Clock
 }
 
 // New builds a server from a policy loader. load is called now and on every
@@ -127,7 +128,11 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	if opts.QuotaBackend != nil {
 		backend = opts.QuotaBackend(qm)
 	}
-	s.quota = quota.New(backend, quota.Options{Clock: opts.QuotaClock, Metrics: qm})
+	s.quotaClock = opts.QuotaClock
+	if s.quotaClock == nil {
+		s.quotaClock = quota.SystemClock{}
+	}
+	s.quota = quota.New(backend, quota.Options{Clock: s.quotaClock, Metrics: qm})
 	for _, r := range quota.Reasons() {
 		s.metrics.QuotaRejections.WithLabelValues(string(r), "false")
 	}

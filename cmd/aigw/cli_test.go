@@ -31,7 +31,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, f := range []string{"quickstart.yaml", "openai.yaml"} {
+	for _, f := range []string{"quickstart.yaml", "openai.yaml", "tiers.yaml", "multi-provider.yaml"} {
 		code, out, errs := runCLI(t, context.Background(), "validate", filepath.Join("..", "..", "configs", "examples", f))
 		if code != 0 || !strings.Contains(out, "ok") {
 			t.Errorf("%s: exit %d, %s %s", f, code, out, errs)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // org time zones work in a container without zoneinfo
 )
 
 // version is set at link time (-ldflags "-X main.version=...").

@@ -12,10 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/proxy"
 )
 
@@ -30,6 +32,16 @@ type bootstrap struct {
 	ShutdownGrace  time.Duration
 	ReloadInterval time.Duration
 	DebugListen    string
+	// RedisURL, when set, keeps rate limits and quotas in Redis, shared
+	// by every replica (redis://[:password@]host:port/db, rediss:// for
+	// TLS). Empty: in process.
+	RedisURL string
+	// RedisTimeout bounds one Redis call; a hung Redis adds at most this
+	// to a request until the breaker opens.
+	RedisTimeout time.Duration
+	// Replicas is how many gateways share Redis: while it is down, each
+	// enforces 1/Replicas of every limit (orgs with fail_mode local).
+	Replicas int
 }
 
 func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
@@ -53,6 +65,9 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 				ShutdownGrace:  v.GetDuration("shutdown-grace"),
 				ReloadInterval: v.GetDuration("reload-interval"),
 				DebugListen:    v.GetString("debug-listen"),
+				RedisURL:       v.GetString("redis-url"),
+				RedisTimeout:   v.GetDuration("redis-timeout"),
+				Replicas:       v.GetInt("replicas"),
 			}
 			return serve(ctx, b, lookupEnv, cmd)
 		},
@@ -65,6 +80,9 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 	f.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests and streams (env AIGW_SHUTDOWN_GRACE)")
 	f.Duration("reload-interval", 5*time.Second, "how often policy files are checked for changes; 0 disables (env AIGW_RELOAD_INTERVAL)")
 	f.String("debug-listen", "", "optional address for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty (env AIGW_DEBUG_LISTEN)")
+	f.String("redis-url", "", "Redis for rate limits and quotas shared by replicas, e.g. redis://127.0.0.1:6379/0; in process when empty (env AIGW_REDIS_URL)")
+	f.Duration("redis-timeout", quota.DefaultRedisTimeout, "bound on one Redis call (env AIGW_REDIS_TIMEOUT)")
+	f.Int("replicas", 1, "gateway replicas sharing Redis: each enforces 1/replicas of a limit while Redis is down (env AIGW_REPLICAS)")
 	f.String("bootstrap", "", "optional YAML file with these settings (env AIGW_BOOTSTRAP)")
 	_ = v.BindPFlags(f)
 	v.SetEnvPrefix("AIGW")
@@ -95,7 +113,21 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 		}
 		return pol, err
 	}
-	srv, err := proxy.New(load, proxy.Options{Version: version, Logger: log})
+	opts := proxy.Options{Version: version, Logger: log}
+	if b.RedisURL != "" {
+		ro, err := redis.ParseURL(b.RedisURL)
+		if err != nil {
+			return fmt.Errorf("redis url: %w", err)
+		}
+		client := redis.NewClient(quota.ClientOptions(ro))
+		defer client.Close()
+		opts.QuotaBackend = func(m quota.Metrics) quota.Backend {
+			return quota.NewRedis(client, quota.RedisConfig{Timeout: b.RedisTimeout, Replicas: b.Replicas,
+				Logger: log, Metrics: m})
+		}
+		log.Info("quotas in redis", "addr", ro.Addr, "db", ro.DB, "replicas", b.Replicas)
+	}
+	srv, err := proxy.New(load, opts)
 	if err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), err)
 		return exitError{1}
