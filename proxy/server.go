@@ -51,6 +51,9 @@ type Options struct {
 	// given the server's quota metrics (for the shared backend's state).
 	// nil keeps it in process (quota.NewMemory). Called once, by New.
 	QuotaBackend func(quota.Metrics) quota.Backend
+	// QuotaNamespace prefixes the quota backend's keys (default "aigw");
+	// replicas sharing limits use the same one.
+	QuotaNamespace string
 	// QuotaClock is the quota limiter's clock (default the wall clock);
 	// tests pass a fake one.
 	QuotaClock quota.Clock
@@ -132,7 +135,7 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	if s.quotaClock == nil {
 		s.quotaClock = quota.SystemClock{}
 	}
-	s.quota = quota.New(backend, quota.Options{Clock: s.quotaClock, Metrics: qm})
+	s.quota = quota.New(backend, quota.Options{Clock: s.quotaClock, Metrics: qm, Namespace: opts.QuotaNamespace})
 	for _, r := range quota.Reasons() {
 		s.metrics.QuotaRejections.WithLabelValues(string(r), "false")
 	}
