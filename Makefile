@@ -28,11 +28,13 @@ test-short:
 validate: build
 	./bin/aigw validate configs/examples/quickstart.yaml
 	./bin/aigw validate configs/examples/openai.yaml
+	./bin/aigw validate configs/examples/tiers.yaml
 
 # Benchmarks are not part of `make test`: they take minutes and want a quiet
 # machine. See docs/benchmarks.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./providers/sse/ ./providers/openai/ ./proxy/
+	$(GO) test -run '^$$' -bench . -benchmem ./policy/quota/ ./policy/route/
 	$(GO) run ./bench -gateway ./bin/aigw
 
 fuzz:

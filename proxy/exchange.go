@@ -137,9 +137,8 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		return
 	}
 	s := x.s
-	if serr := x.adm.settle(context.Background(), x.ran(err), x.billable()); serr != nil {
-		s.log.Warn("settling reservations failed", "request_id", x.id, "error", serr)
-	}
+	s.settle(x.id, x.adm, x.ran(err), x.billable())
+	x.adm = admission{}
 	elapsed := s.opts.Now().Sub(x.start)
 	model := x.modelLabel()
 	m := s.metrics

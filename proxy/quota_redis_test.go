@@ -27,7 +27,7 @@ const testRedis = "127.0.0.1:6379"
 // redisBackend returns a QuotaBackend option on the Redis at addr, after
 // checking that the test Redis answers: without it the test is skipped,
 // or fails when CI is set (CI must run it).
-func redisBackend(t *testing.T, addr, ns string) func(*proxy.Options) {
+func redisBackend(t testing.TB, addr, ns string) func(*proxy.Options) {
 	t.Helper()
 	probe := redis.NewClient(&redis.Options{Addr: testRedis, DialTimeout: time.Second, MaxRetries: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
+	"github.com/aigw/aigw/providers/llm"
 )
 
 // Options configure a Server. Zero values mean the documented defaults.
@@ -116,6 +117,10 @@ type Server struct {
 	// generations.
 	quota      *quota.Limiter
 	quotaClock quota.Clock
+	// asyncSettle settles reservations off the request path (a shared
+	// backend: each settlement is a round trip); settling tracks them.
+	asyncSettle bool
+	settling    sync.WaitGroup
 }
 
 // New builds a server from a policy loader. load is called now and on every
@@ -130,6 +135,7 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	var backend quota.Backend = quota.NewMemory()
 	if opts.QuotaBackend != nil {
 		backend = opts.QuotaBackend(qm)
+		s.asyncSettle = true
 	}
 	s.quotaClock = opts.QuotaClock
 	if s.quotaClock == nil {
@@ -230,5 +236,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.admin.ShutdownWithContext(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("admin listener: %w", err))
 	}
+	s.WaitSettled()
 	return errors.Join(errs...)
 }
+
+// settle commits (ran) or releases a finished request's reservations.
+// With a shared quota backend it runs in its own goroutine, so the
+// settlement's round trip is not on the request path; the in-process
+// backend settles at once. Either way a later WaitSettled waits for it.
+func (s *Server) settle(id string, a admission, ran bool, usage llm.Usage) {
+	if len(a.holds) == 0 {
+		return
+	}
+	run := func() {
+		if err := a.settle(context.Background(), ran, usage); err != nil {
+			s.log.Warn("settling reservations failed", "request_id", id, "error", err)
+		}
+	}
+	if !s.asyncSettle {
+		run()
+		return
+	}
+	s.settling.Add(1)
+	go func() {
+		defer s.settling.Done()
+		run()
+	}()
+}
+
+// WaitSettled blocks until every reservation of a request finished so far
+// is settled. Shutdown calls it; each settlement is bounded by the quota
+// backend's timeout.
+func (s *Server) WaitSettled() { s.settling.Wait() }
