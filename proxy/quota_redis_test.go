@@ -40,12 +40,23 @@ func redisBackend(t testing.TB, addr, ns string) func(*proxy.Options) {
 		}
 		t.Skipf("no Redis at %s (set CI to make this a failure): %v", testRedis, err)
 	}
-	client := redis.NewClient(quota.ClientOptions(&redis.Options{Addr: addr}))
+	// These tests are about sharing, not outages: under the race detector
+	// and 200 concurrent streams on two cores a call can take longer than
+	// the production bounds (100 ms), which would open the breaker and
+	// hand decisions to the local fallback. A reachable Redis gets
+	// generous bounds; the closed port keeps the production ones.
+	timeout := quota.DefaultRedisTimeout
+	ro := quota.ClientOptions(&redis.Options{Addr: addr})
+	if addr == testRedis {
+		timeout = 5 * time.Second
+		ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = timeout, timeout, timeout, timeout
+	}
+	client := redis.NewClient(ro)
 	t.Cleanup(func() { _ = client.Close() })
 	return func(o *proxy.Options) {
 		o.QuotaNamespace = ns
 		o.QuotaBackend = func(m quota.Metrics) quota.Backend {
-			return quota.NewRedis(client, quota.RedisConfig{Metrics: m, Replicas: 2})
+			return quota.NewRedis(client, quota.RedisConfig{Metrics: m, Replicas: 2, Timeout: timeout})
 		}
 	}
 }
@@ -184,6 +195,11 @@ func TestConcurrentStreamsAgainstTokenQuota(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("admitted %d streams using %d tokens of %d; refused %d", admitted.Load(), used.Load(), quotaTokens, refused.Load())
+	for i, g := range gws {
+		if up := g.counter(t, "aigw_quota_shared_backend_up", nil); up != 1 {
+			t.Fatalf("gateway %d fell back from Redis during the test", i)
+		}
+	}
 	if used.Load() > quotaTokens {
 		t.Fatalf("admitted streams used %d tokens, more than the quota of %d", used.Load(), quotaTokens)
 	}
