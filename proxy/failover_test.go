@@ -90,7 +90,7 @@ func chatText(t *testing.T, g *gateway, model string) (string, error) {
 }
 
 // closedPort returns a 127.0.0.1 URL nobody listens on.
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
