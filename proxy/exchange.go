@@ -126,7 +126,7 @@ func (x *exchange) billable() llm.Usage {
 		return x.usage
 	}
 	n := x.px.EstimatedPromptTokens
-	return llm.Usage{PromptTokens: n, TotalTokens: n}
+	return llm.Usage{PromptTokens: n, TotalTokens: n, Estimated: n > 0}
 }
 
 // finish records the request exactly once: metrics, the log line, and (when
@@ -139,6 +139,7 @@ func (x *exchange) finish(status int, err *llm.Error) {
 	s := x.s
 	s.settle(x.id, x.adm, x.ran(err), x.billable())
 	x.adm = admission{}
+	x.record(status, err, s.opts.Prices)
 	elapsed := s.opts.Now().Sub(x.start)
 	model := x.modelLabel()
 	m := s.metrics

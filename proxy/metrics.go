@@ -33,6 +33,9 @@ type Metrics struct {
 	QuotaRejections *prometheus.CounterVec // reason, shadow
 	QuotaQueueDepth *prometheus.GaugeVec   // org
 	QuotaBackendUp  prometheus.Gauge
+
+	// LedgerErrors counts usage records the ledger refused.
+	LedgerErrors prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them, with the Go and
@@ -92,6 +95,9 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Name: "aigw_quota_shared_backend_up", Help: "1 while quota decisions go to the shared backend (Redis), 0 while its fallback decides; 1 for the in-process backend.",
 	})
 	m.QuotaBackendUp.Set(1)
+	m.LedgerErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aigw_ledger_append_errors_total", Help: "Usage records the ledger could not keep (disk full, ledger closed); anything above zero loses accounting.",
+	})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aigw_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
@@ -99,7 +105,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	build.Set(1)
 	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.InFlight, m.ActiveStreams,
 		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers,
-		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, build,
+		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, m.LedgerErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

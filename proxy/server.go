@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/aigw/aigw/accounting/prices"
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
@@ -52,6 +53,11 @@ type Options struct {
 	// given the server's quota metrics (for the shared backend's state).
 	// nil keeps it in process (quota.NewMemory). Called once, by New.
 	QuotaBackend func(quota.Metrics) quota.Backend
+	// Ledger keeps one usage record per finished request; nil keeps none.
+	// The caller owns it and closes it after Shutdown.
+	Ledger Recorder
+	// Prices prices the records; nil records every cost as unknown.
+	Prices *prices.Table
 	// QuotaNamespace prefixes the quota backend's keys (default "aigw");
 	// replicas sharing limits use the same one.
 	QuotaNamespace string

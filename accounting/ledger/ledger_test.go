@@ -50,8 +50,10 @@ func TestAppendReachesStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendN(t, l, "req", 500, 8)
+	// The flusher counts a batch as flushed just after the store committed
+	// it: wait for both.
 	waitFor(t, "500 records in the store", 10*time.Second, func() bool {
-		return q.Int(t, `SELECT count(*) FROM usage_records`) == 500
+		return q.Int(t, `SELECT count(*) FROM usage_records`) == 500 && l.Stats().Flushed == 500
 	})
 	st := l.Stats()
 	if st.Appended != 500 || st.Flushed != 500 || !st.StoreHealthy {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // reads the ledger the gateway wrote
 )
 
 func runCLI(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -87,13 +90,14 @@ func freeAddr(t *testing.T) string {
 // cancellation (as on SIGTERM).
 func TestServeQuickstart(t *testing.T) {
 	pub, adm := freeAddr(t), freeAddr(t)
+	dbPath := filepath.Join(t.TempDir(), "ledger", "aigw.db")
 	t.Setenv("AIGW_ADMIN_LISTEN", adm)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
 	go func() {
 		code, _, _ := runCLI(t, ctx, "serve", "-c", filepath.Join("..", "..", "configs", "examples", "quickstart.yaml"),
-			"--listen", pub, "--reload-interval", "0")
+			"--listen", pub, "--reload-interval", "0", "--ledger-dsn", "sqlite:"+dbPath)
 		done <- code
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -130,5 +134,20 @@ func TestServeQuickstart(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+	// The request left its usage record in the ledger.
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var org, model, outcome string
+	var total, n int
+	if err := db.QueryRow(`SELECT org, model_alias, outcome, total_tokens, (SELECT count(*) FROM usage_records) FROM usage_records`).
+		Scan(&org, &model, &outcome, &total, &n); err != nil {
+		t.Fatalf("usage record: %v", err)
+	}
+	if n != 1 || org != "demo" || model != "gpt-4o-mini" || outcome != "ok" || total <= 0 {
+		t.Fatalf("usage record: %d rows, org %q model %q outcome %q tokens %d", n, org, model, outcome, total)
 	}
 }

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/aigw/aigw/accounting/ledger"
+	"github.com/aigw/aigw/accounting/prices"
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/proxy"
@@ -32,6 +37,11 @@ type bootstrap struct {
 	ShutdownGrace  time.Duration
 	ReloadInterval time.Duration
 	DebugListen    string
+	// LedgerDSN is where usage records go: "sqlite:PATH" or a postgres://
+	// URL (ledger.dsn); "none" keeps none. LedgerSpill is the local spill
+	// directory (default: next to a SQLite file, else ./data/spill).
+	LedgerDSN   string
+	LedgerSpill string
 	// RedisURL, when set, keeps rate limits and quotas in Redis, shared
 	// by every replica (redis://[:password@]host:port/db, rediss:// for
 	// TLS). Empty: in process.
@@ -66,6 +76,8 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 				ReloadInterval: v.GetDuration("reload-interval"),
 				DebugListen:    v.GetString("debug-listen"),
 				RedisURL:       v.GetString("redis-url"),
+				LedgerDSN:      v.GetString("ledger-dsn"),
+				LedgerSpill:    v.GetString("ledger-spill"),
 				RedisTimeout:   v.GetDuration("redis-timeout"),
 				Replicas:       v.GetInt("replicas"),
 			}
@@ -80,6 +92,8 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 	f.Duration("shutdown-grace", 30*time.Second, "how long SIGTERM waits for in-flight requests and streams (env AIGW_SHUTDOWN_GRACE)")
 	f.Duration("reload-interval", 5*time.Second, "how often policy files are checked for changes; 0 disables (env AIGW_RELOAD_INTERVAL)")
 	f.String("debug-listen", "", "optional address for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty (env AIGW_DEBUG_LISTEN)")
+	f.String("ledger-dsn", ledger.DefaultDSN, "usage ledger: sqlite:PATH or postgres://...; none to keep no records (env AIGW_LEDGER_DSN)")
+	f.String("ledger-spill", "", "the ledger's local spill directory, one per replica (default: beside the SQLite file, or ./data/spill) (env AIGW_LEDGER_SPILL)")
 	f.String("redis-url", "", "Redis for rate limits and quotas shared by replicas, e.g. redis://127.0.0.1:6379/0; in process when empty (env AIGW_REDIS_URL)")
 	f.Duration("redis-timeout", quota.DefaultRedisTimeout, "bound on one Redis call (env AIGW_REDIS_TIMEOUT)")
 	f.Int("replicas", 1, "gateway replicas sharing Redis: each enforces 1/replicas of a limit while Redis is down (env AIGW_REPLICAS)")
@@ -114,6 +128,27 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 		return pol, err
 	}
 	opts := proxy.Options{Version: version, Logger: log}
+	table, err := prices.Load(bytes.NewReader(configs.DefaultPrices()), "configs/prices.yaml")
+	if err != nil {
+		return fmt.Errorf("price table: %w", err)
+	}
+	opts.Prices = table
+	if b.LedgerDSN != "none" {
+		led, err := openLedger(ctx, b, log)
+		if err != nil {
+			return err
+		}
+		// Closed after the server has shut down (deferred before it):
+		// what the store has not taken stays in the spill for next time.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := led.Close(cctx); err != nil {
+				log.Warn("ledger close", "error", err)
+			}
+		}()
+		opts.Ledger = led
+	}
 	if b.RedisURL != "" {
 		ro, err := redis.ParseURL(b.RedisURL)
 		if err != nil {
@@ -187,4 +222,37 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 	<-errc
 	log.Info("stopped")
 	return nil
+}
+
+// openLedger opens the usage ledger b names, creating a SQLite file's
+// directory and the spill directory as needed.
+func openLedger(ctx context.Context, b bootstrap, log *slog.Logger) (*ledger.Ledger, error) {
+	dsn := b.LedgerDSN
+	spill := b.LedgerSpill
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		dir := filepath.Dir(path)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		if spill == "" {
+			spill = filepath.Join(dir, "spill")
+		}
+	}
+	if spill == "" {
+		spill = filepath.Join("data", "spill")
+	}
+	led, err := ledger.Open(ctx, ledger.Config{DSN: dsn, Options: ledger.Options{SpillDir: spill, Logger: log}})
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", redactDSN(dsn), err)
+	}
+	log.Info("usage ledger", "store", redactDSN(dsn), "spill", spill)
+	return led, nil
+}
+
+// redactDSN hides a password in a postgres:// URL.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }

@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/aigw/aigw/accounting"
+	"github.com/aigw/aigw/accounting/ledger"
+	"github.com/aigw/aigw/accounting/prices"
+	"github.com/aigw/aigw/providers/llm"
+)
+
+// Recorder keeps the usage records of finished requests: one per request,
+// idempotent on its request id. ledger.Ledger implements it. Append
+// returns once the records are durable; it is safe for concurrent use.
+type Recorder interface {
+	Append(ctx context.Context, recs ...ledger.Record) error
+}
+
+// record appends x's usage record, when the server has a ledger. It is
+// called once, from finish: for a non-stream answer before the handler
+// returns (so before the answer's bytes go out: a crash cannot lose the
+// record of an answer the client received); for a stream after its last
+// event, so the window there is one spill fsync (see package ledger).
+func (x *exchange) record(status int, err *llm.Error, table *prices.Table) {
+	s := x.s
+	if s.opts.Ledger == nil || x.principal == nil {
+		return // unauthenticated requests are not accounted to anyone
+	}
+	r := ledger.Record{RequestID: x.id, Time: x.start, Org: x.principal.Org, KeyID: x.principal.KeyID,
+		User: x.user, Endpoint: x.route, Stream: x.stream, Status: status,
+		TimeToFirstToken: x.firstToken, TotalTime: s.opts.Now().Sub(x.start)}
+	if x.model != nil {
+		r.ModelAlias = x.model.ID
+	}
+	var u llm.Usage
+	if x.ran(err) {
+		u = x.billable()
+	}
+	r.SetUsage(u)
+	if t := x.target; t != nil {
+		r.Provider, r.UpstreamModel = t.Provider, t.Model
+		var cost accounting.MicroUSD
+		priced := false
+		if table != nil {
+			if p, ok := table.ForTarget(&t.Target); ok {
+				cost, priced = p.Cost(u), true
+			}
+		}
+		r.SetCost(cost, priced, accounting.USD)
+	} else {
+		r.SetCost(0, true, accounting.USD) // refused before any upstream: nothing spent
+	}
+	r.SetError(err)
+	if err := s.opts.Ledger.Append(context.Background(), r); err != nil {
+		s.metrics.LedgerErrors.Inc()
+		s.log.Error("usage record not kept", "request_id", x.id, "error", err)
+	}
+}
