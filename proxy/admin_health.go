@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -70,14 +69,5 @@ func (s *Server) providersHealth(ctx *fasthttp.RequestCtx) {
 			To: e.To, Reason: e.Reason, Status: e.Status, Requests: e.Requests, Recovered: stamp(e.Recovered),
 			RecoveryMs: ms(e.Recovery())})
 	}
-	body, err := json.Marshal(struct {
-		Success bool `json:"success"`
-		Data    any  `json:"data"`
-	}{true, data})
-	if err != nil {
-		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
-		return
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
+	adminData(ctx, data)
 }

@@ -90,15 +90,7 @@ func chatText(t *testing.T, g *gateway, model string) (string, error) {
 }
 
 // closedPort returns a 127.0.0.1 URL nobody listens on.
-func closedPort(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/v1"
-}
+func closedPort(t testing.TB) string { return "http://" + closedAddr(t) + "/v1" }
 
 // TestFailoverFaults injects each fault into the primary and asserts what
 // the client sees: the secondary's answer for every fault that happens

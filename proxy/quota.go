@@ -115,11 +115,14 @@ func buildQuota(lim *quota.Limiter, pol *configs.Policy, counter func() *tokens.
 		if err != nil {
 			return nil, fmt.Errorf("org %s: %w", o.ID, err)
 		}
+		plan.priorityDuration[o.ID] = o.PriorityMode.Duration.D()
+		if !hasLimit(&op, func(l quota.Limits) bool { return !l.IsZero() }) {
+			continue // no limit ever applies: the gate admits it without work
+		}
 		p.Orgs = append(p.Orgs, op)
-		if hasTokenLimit(&op) {
+		if hasLimit(&op, func(l quota.Limits) bool { return l.TPM.Set() || l.TPH.Set() || l.TPD.Set() }) {
 			plan.stage.countTokens[o.ID] = true
 		}
-		plan.priorityDuration[o.ID] = o.PriorityMode.Duration.D()
 	}
 	g, err := lim.NewGate(p)
 	if err != nil {
@@ -187,9 +190,9 @@ func quotaLimits(l configs.Limits) quota.Limits {
 	return quota.Limits{RPM: f(l.RPM), TPM: f(l.TPM), TPH: f(l.TPH), RPD: f(l.RPD), TPD: f(l.TPD)}
 }
 
-// hasTokenLimit reports whether any token limit applies to the org at any
-// time: its tier, overrides, schedules, priority mode or keys.
-func hasTokenLimit(op *quota.OrgPolicy) bool {
+// hasLimit reports whether any limits of the org satisfy f: its tier's,
+// overrides, schedules, priority mode or keys.
+func hasLimit(op *quota.OrgPolicy, f func(quota.Limits) bool) bool {
 	ls := []quota.Limits{op.Tier.Limits, op.Override, op.Priority.Limits}
 	for _, s := range op.Schedules {
 		ls = append(ls, s.Limits)
@@ -197,9 +200,7 @@ func hasTokenLimit(op *quota.OrgPolicy) bool {
 	for _, k := range op.Keys {
 		ls = append(ls, k.Limits)
 	}
-	return slices.ContainsFunc(ls, func(l quota.Limits) bool {
-		return l.TPM.Set() || l.TPH.Set() || l.TPD.Set()
-	})
+	return slices.ContainsFunc(ls, f)
 }
 
 // keyPriority is the queue class a key's scopes give its requests.

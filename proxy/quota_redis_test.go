@@ -95,6 +95,19 @@ keys:
     sha256: ` + digest("sk-aigw-strict") + "\n"
 }
 
+// sharedPair starts two gateways on sharedPolicy(limits) whose quotas
+// share the test Redis under a fresh namespace, both routed to fake.
+func sharedPair(t *testing.T, fake *fakeopenai.Server, limits string) []*gateway {
+	t.Helper()
+	ns := uniqueNamespace()
+	env := map[string]string{"OPENAI_BASE_URL": fake.URL()}
+	pol := sharedPolicy(limits)
+	return []*gateway{
+		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
+		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
+	}
+}
+
 // TestTwoGatewaysShareRedisQuota: two gateways on one Redis, 16 clients
 // spread over both, 300 requests against a daily quota of 100. Each
 // decision is one Lua script over the org's state, so the bound is exact:
@@ -102,13 +115,7 @@ keys:
 // instance, and no refusal while under the limit).
 func TestTwoGatewaysShareRedisQuota(t *testing.T) {
 	fake := fakeopenai.New(t)
-	ns := uniqueNamespace()
-	env := map[string]string{"OPENAI_BASE_URL": fake.URL()}
-	pol := sharedPolicy("{rpd: 100}")
-	gws := []*gateway{
-		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
-		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
-	}
+	gws := sharedPair(t, fake, "{rpd: 100}")
 	var ok, refused, other atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < 16; w++ {
@@ -155,14 +162,8 @@ func TestTwoGatewaysShareRedisQuota(t *testing.T) {
 // what they did not use is given back.
 func TestConcurrentStreamsAgainstTokenQuota(t *testing.T) {
 	fake := fakeopenai.New(t, fakeopenai.WithStream(4, 20*time.Millisecond))
-	ns := uniqueNamespace()
-	env := map[string]string{"OPENAI_BASE_URL": fake.URL()}
 	const quotaTokens = 5000
-	pol := sharedPolicy("{tpd: 5000}")
-	gws := []*gateway{
-		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
-		startGateway(t, pol, env, redisBackend(t, testRedis, ns)),
-	}
+	gws := sharedPair(t, fake, "{tpd: 5000}")
 	var used, admitted, refused atomic.Int64
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
@@ -252,7 +253,7 @@ func TestRedisDownFailModes(t *testing.T) {
 }
 
 // closedAddr is a host:port nothing listens on.
-func closedAddr(t *testing.T) string {
+func closedAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

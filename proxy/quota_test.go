@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -238,15 +237,5 @@ func TestTiersExampleExhaustedNeverReachesUpstream(t *testing.T) {
 
 func adminDo(t *testing.T, method, url, body string) httpResult {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return httpResult{resp.StatusCode, resp.Header, b}
+	return doHTTP(t, method, url, "", body)
 }

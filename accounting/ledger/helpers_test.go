@@ -164,7 +164,7 @@ func postgresDSN(t testing.TB) string {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("PostgreSQL is required in CI: %v", err)
 		}
-		t.Skipf("no PostgreSQL at %s: %v", redactDSN(base), err)
+		t.Skipf("no PostgreSQL at %s: %v", RedactDSN(base), err)
 	}
 	defer admin.Close(ctx)
 	var b [6]byte

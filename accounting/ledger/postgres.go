@@ -49,7 +49,7 @@ func (p *Postgres) connLocked(ctx context.Context) (*pgx.Conn, error) {
 	}
 	cfg, err := pgx.ParseConfig(p.dsn)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: postgres DSN %s: %w", redactDSN(p.dsn), err)
+		return nil, fmt.Errorf("ledger: postgres DSN %s: %w", RedactDSN(p.dsn), err)
 	}
 	cfg.RuntimeParams["timezone"] = "UTC"
 	if cfg.RuntimeParams["application_name"] == "" {

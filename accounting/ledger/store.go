@@ -98,11 +98,11 @@ func OpenStore(ctx context.Context, dsn string) (Store, error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return OpenPostgres(ctx, dsn)
 	}
-	return nil, fmt.Errorf("ledger: DSN %q: want sqlite:PATH or a postgres:// URL", redactDSN(dsn))
+	return nil, fmt.Errorf("ledger: DSN %q: want sqlite:PATH or a postgres:// URL", RedactDSN(dsn))
 }
 
-// redactDSN hides a password in a DSN for error messages.
-func redactDSN(dsn string) string {
+// RedactDSN hides a password in a DSN, for messages and logs.
+func RedactDSN(dsn string) string {
 	at := strings.LastIndexByte(dsn, '@')
 	scheme := strings.Index(dsn, "://")
 	if at < 0 || scheme < 0 || at < scheme {

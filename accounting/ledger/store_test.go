@@ -232,7 +232,7 @@ func TestOpenStoreDSN(t *testing.T) {
 			t.Errorf("error leaks the password: %v", err)
 		}
 	}
-	if got := redactDSN("postgres://u:pw@h:5432/db"); got != "postgres://u:xxxxx@h:5432/db" {
+	if got := RedactDSN("postgres://u:pw@h:5432/db"); got != "postgres://u:xxxxx@h:5432/db" {
 		t.Errorf("redactDSN = %q", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -243,16 +242,8 @@ func openLedger(ctx context.Context, b bootstrap, log *slog.Logger) (*ledger.Led
 	}
 	led, err := ledger.Open(ctx, ledger.Config{DSN: dsn, Options: ledger.Options{SpillDir: spill, Logger: log}})
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", redactDSN(dsn), err)
+		return nil, err // names the store, its DSN redacted
 	}
-	log.Info("usage ledger", "store", redactDSN(dsn), "spill", spill)
+	log.Info("usage ledger", "store", ledger.RedactDSN(dsn), "spill", spill)
 	return led, nil
-}
-
-// redactDSN hides a password in a postgres:// URL.
-func redactDSN(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return dsn
 }
