@@ -137,9 +137,10 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		return
 	}
 	s := x.s
-	s.settle(x.id, x.adm, x.ran(err), x.billable())
+	sp := x.spent(err, s.opts.Prices)
+	s.settle(x.id, x.adm, x.ran(err), sp.usage)
 	x.adm = admission{}
-	x.record(status, err, s.opts.Prices)
+	x.record(status, err, sp)
 	elapsed := s.opts.Now().Sub(x.start)
 	model := x.modelLabel()
 	m := s.metrics
@@ -154,12 +155,15 @@ func (x *exchange) finish(status int, err *llm.Error) {
 	if x.target != nil {
 		provider = x.target.Provider
 	}
-	if x.haveUsage && provider != "" {
-		m.Tokens.WithLabelValues(model, provider, "prompt").Add(float64(x.usage.PromptTokens))
-		m.Tokens.WithLabelValues(model, provider, "completion").Add(float64(x.usage.CompletionTokens))
-		if x.usage.CachedTokens > 0 {
-			m.Tokens.WithLabelValues(model, provider, "cached").Add(float64(x.usage.CachedTokens))
+	if provider != "" && (sp.usage.PromptTokens > 0 || sp.usage.CompletionTokens > 0) {
+		m.Tokens.WithLabelValues(model, provider, "prompt").Add(float64(sp.usage.PromptTokens))
+		m.Tokens.WithLabelValues(model, provider, "completion").Add(float64(sp.usage.CompletionTokens))
+		if sp.usage.CachedTokens > 0 {
+			m.Tokens.WithLabelValues(model, provider, "cached").Add(float64(sp.usage.CachedTokens))
 		}
+	}
+	if provider != "" && sp.cost > 0 {
+		m.CostMicros.WithLabelValues(model, provider).Add(float64(sp.cost))
 	}
 	outcome := outcomeOK
 	if err != nil {

@@ -12,10 +12,12 @@ import (
 // the configured alias or "unknown", route one of a fixed set, provider a
 // configured provider id.
 type Metrics struct {
-	Requests      *prometheus.CounterVec   // route, model, code
-	Duration      *prometheus.HistogramVec // route, model, stream
-	UpstreamTTFB  *prometheus.HistogramVec // provider, model
-	Tokens        *prometheus.CounterVec   // model, provider, type
+	Requests     *prometheus.CounterVec   // route, model, code
+	Duration     *prometheus.HistogramVec // route, model, stream
+	UpstreamTTFB *prometheus.HistogramVec // provider, model
+	Tokens       *prometheus.CounterVec   // model, provider, type
+	// CostMicros counts what the ledger records as spent, in micro-USD.
+	CostMicros    *prometheus.CounterVec // model, provider
 	InFlight      prometheus.Gauge
 	ActiveStreams prometheus.Gauge
 	Errors        *prometheus.CounterVec // kind
@@ -57,6 +59,9 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aigw_tokens_total", Help: "Tokens accounted, by model alias, provider and type (prompt, completion, cached).",
 		}, []string{"model", "provider", "type"}),
+		CostMicros: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aigw_cost_usd_micros_total", Help: "Upstream cost accounted, in micro-USD, by model alias and provider (priced requests only; the sum of the ledger's cost_usd_micros).",
+		}, []string{"model", "provider"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "aigw_requests_in_flight", Help: "Requests being handled, streams included.",
 		}),
@@ -103,7 +108,7 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.InFlight, m.ActiveStreams,
+	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.CostMicros, m.InFlight, m.ActiveStreams,
 		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers,
 		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, m.LedgerErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -16,12 +16,42 @@ type Recorder interface {
 	Append(ctx context.Context, recs ...ledger.Record) error
 }
 
+// spend is what a finished request is accounted with: the usage its
+// reservations are settled with and its record carries, and that usage's
+// cost at the serving target's price. It is computed once, in finish.
+type spend struct {
+	usage  llm.Usage
+	cost   accounting.MicroUSD
+	priced bool // false: the target has no price, cost 0 means unknown
+}
+
+// spent computes x's spend: the billable usage when the request ran
+// (zero otherwise) priced at the target that served it. A request that
+// never reached a target spent nothing, and that is a known price.
+func (x *exchange) spent(err *llm.Error, table *prices.Table) spend {
+	var sp spend
+	if x.ran(err) {
+		sp.usage = x.billable()
+	}
+	t := x.target
+	if t == nil {
+		sp.priced = true
+		return sp
+	}
+	if table != nil {
+		if p, ok := table.ForTarget(&t.Target); ok {
+			sp.cost, sp.priced = p.Cost(sp.usage), true
+		}
+	}
+	return sp
+}
+
 // record appends x's usage record, when the server has a ledger. It is
 // called once, from finish: for a non-stream answer before the handler
 // returns (so before the answer's bytes go out: a crash cannot lose the
 // record of an answer the client received); for a stream after its last
 // event, so the window there is one spill fsync (see package ledger).
-func (x *exchange) record(status int, err *llm.Error, table *prices.Table) {
+func (x *exchange) record(status int, err *llm.Error, sp spend) {
 	s := x.s
 	if s.opts.Ledger == nil || x.principal == nil {
 		return // unauthenticated requests are not accounted to anyone
@@ -32,24 +62,11 @@ func (x *exchange) record(status int, err *llm.Error, table *prices.Table) {
 	if x.model != nil {
 		r.ModelAlias = x.model.ID
 	}
-	var u llm.Usage
-	if x.ran(err) {
-		u = x.billable()
-	}
-	r.SetUsage(u)
+	r.SetUsage(sp.usage)
 	if t := x.target; t != nil {
 		r.Provider, r.UpstreamModel = t.Provider, t.Model
-		var cost accounting.MicroUSD
-		priced := false
-		if table != nil {
-			if p, ok := table.ForTarget(&t.Target); ok {
-				cost, priced = p.Cost(u), true
-			}
-		}
-		r.SetCost(cost, priced, accounting.USD)
-	} else {
-		r.SetCost(0, true, accounting.USD) // refused before any upstream: nothing spent
 	}
+	r.SetCost(sp.cost, sp.priced, accounting.USD)
 	r.SetError(err)
 	if err := s.opts.Ledger.Append(context.Background(), r); err != nil {
 		s.metrics.LedgerErrors.Inc()
