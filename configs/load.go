@@ -163,8 +163,8 @@ type loader struct {
 	rep *Report
 
 	// Where each merged item came from, parallel to the Policy's lists.
-	provMeta, modelMeta, orgMeta, keyMeta, tierMeta []itemMeta
-	server                                          *itemMeta // the file that set server, if any
+	provMeta, modelMeta, orgMeta, keyMeta, tierMeta, priceMeta []itemMeta
+	server                                                     *itemMeta // the file that set server, if any
 
 	// broken is set when a file could not be read as a policy at all, or
 	// one of its lists was not a list: "no X declared" would then be noise.
@@ -192,7 +192,7 @@ func (l *loader) loadFile(f *srcFile, p *Policy) {
 	if f.fields[""].bad {
 		l.broken = true
 	}
-	for _, kind := range []string{"providers", "models", "orgs", "keys", "tiers"} {
+	for _, kind := range []string{"providers", "models", "orgs", "keys", "tiers", "prices"} {
 		if f.fields[kind].bad {
 			l.broken = true
 		}
@@ -225,8 +225,12 @@ func (l *loader) loadFile(f *srcFile, p *Policy) {
 	for i := range fp.Tiers {
 		l.tierMeta = append(l.tierMeta, itemMeta{f, "tiers[" + strconv.Itoa(i) + "]", fp.Tiers[i].Pos})
 	}
+	for i := range fp.Prices {
+		l.priceMeta = append(l.priceMeta, itemMeta{f, "prices[" + strconv.Itoa(i) + "]", fp.Prices[i].Pos})
+	}
 	p.Keys = append(p.Keys, fp.Keys...)
 	p.Tiers = append(p.Tiers, fp.Tiers...)
+	p.Prices = append(p.Prices, fp.Prices...)
 }
 
 // parse returns the root node of f's single document, nil for an empty

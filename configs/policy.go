@@ -53,6 +53,8 @@ type Policy struct {
 	Keys      []Key      `yaml:"keys"`
 	// Tiers are named limit templates orgs refer to.
 	Tiers []Tier `yaml:"tiers"`
+	// Prices add to or override the shipped price table.
+	Prices []Price `yaml:"prices"`
 
 	// Sources lists the files loaded, in load order, named as reports name
 	// them (joined to the path given to Load).
@@ -70,8 +72,9 @@ type Server struct {
 	// integer (bytes) or a size such as "512KiB", "8MiB", "1MB", "1GiB".
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// MetadataHeaders are request headers recorded as request metadata
-	// (an allow-list; may be empty). Each must be a valid header name and
-	// must not carry credentials (Authorization, Cookie, API keys).
+	// (an allow-list; may be empty). Each must be a valid header name,
+	// must not carry credentials (Authorization, Cookie, API keys), and
+	// must name a record field (see MetadataField).
 	MetadataHeaders []string `yaml:"metadata_headers"`
 	// Breaker tunes every target's circuit breaker; zero fields get the
 	// router's defaults (see Breaker).
@@ -169,6 +172,11 @@ type Org struct {
 	Queue        Queue        `yaml:"queue"`
 	FailMode     string       `yaml:"fail_mode"` // FailLocal (default), FailOpen or FailClosed
 	Output       Output       `yaml:"output"`
+
+	// Budget caps the org's spend; Currency is what its costs are also
+	// recorded in.
+	Budget   Budget   `yaml:"budget"`
+	Currency Currency `yaml:"currency"`
 
 	Pos Pos `yaml:"-"`
 }

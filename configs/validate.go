@@ -20,12 +20,20 @@ func (l *loader) validate(p *Policy, root string) {
 	models, used := l.validateModels(p.Models, providers)
 	orgs := l.validateOrgs(p.Orgs, models)
 	tiers := l.validateTiers(p.Tiers)
+	chat := map[string]bool{}
+	for i := range p.Models {
+		if p.Models[i].Type != ModelEmbedding {
+			chat[p.Models[i].ID] = true
+		}
+	}
 	for i := range p.Orgs {
 		if !l.orgMeta[i].bad() {
 			l.validateOrgRouting(l.orgMeta[i], &p.Orgs[i].Routing, providers)
 			l.validateOrgQuota(l.orgMeta[i], &p.Orgs[i], tiers)
+			l.validateOrgMoney(l.orgMeta[i], &p.Orgs[i], chat)
 		}
 	}
+	l.validatePrices(p.Prices, providers)
 	for i := range p.Keys {
 		if !l.keyMeta[i].bad() {
 			l.validateKeyQuota(l.keyMeta[i], &p.Keys[i])
@@ -143,6 +151,9 @@ func (l *loader) validateServer(s *Server) {
 			l.errf(m, name, ": %q is not a valid header name", h)
 		case isCredentialHeader(lower):
 			l.errf(m, name, ": %q carries credentials and cannot be recorded", h)
+		case MetadataField(h) == "":
+			l.errf(m, name, ": %q names no record field (the header, without an x-aigw- or x- prefix, must be one of %s)",
+				h, strings.Join(MetadataFields(), ", "))
 		default:
 			if first, dup := seen[lower]; dup {
 				l.rep.warn(m.at(name), fmt.Sprintf("%s.%s: %q repeats metadata_headers[%d]", m.path, name, h, first))
