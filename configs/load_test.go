@@ -51,7 +51,7 @@ func TestLoadGoodFull(t *testing.T) {
 	}
 	fast := Timeouts{Connect: Duration(2 * time.Second), FirstByte: Duration(30 * time.Second), Idle: Duration(15 * time.Second), Total: Duration(5 * time.Minute)}
 	want := Policy{
-		Server: Server{MaxBodyBytes: 512 << 10, MetadataHeaders: []string{"X-Team", "x-request-source"}},
+		Server: Server{MaxBodyBytes: 512 << 10, MetadataHeaders: []string{"X-Aigw-Use-Case", "x-wedding-date"}},
 		Providers: []Provider{
 			{ID: "openai", Type: "openai", BaseURL: "https://proxy.example.com/v1", APIKey: "sk-from-file", MaxConns: 64, Timeouts: fast, Pos: Pos{f, 7}},
 			{ID: "azure-eu", Type: "azure", BaseURL: "https://example-eu.openai.azure.com/openai", APIVersion: "2024-10-21", MaxConns: 512, Timeouts: fast, Pos: Pos{f, 17}},

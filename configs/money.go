@@ -171,14 +171,19 @@ func (l *loader) validateOrgMoney(m itemMeta, o *Org, chat map[string]bool) {
 		}
 		prev = a
 	}
+	hooks := b.Webhooks[:0:0]
 	for j, w := range b.Webhooks {
 		name := "webhooks[" + strconv.Itoa(j) + "]"
+		if w != "" {
+			hooks = append(hooks, w)
+		}
 		if w == "" {
-			l.required(bm, name, "")
+			l.rep.warn(bm.at(name), bm.path+"."+name+" is empty: alerts for org "+strconv.Quote(o.ID)+" are only counted (aigw_budget_alerts_total)")
 		} else if u, err := url.Parse(w.Value()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			l.errf(bm, name, ": must be an absolute http or https URL")
 		}
 	}
+	b.Webhooks = hooks
 	switch b.OnExhausted {
 	case "", BudgetRefuse, BudgetPriorityOnly:
 		if b.DowngradeTo != "" {
