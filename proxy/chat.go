@@ -109,6 +109,9 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, x *exchange, key []byte)
 		return llm.AsError(err)
 	}
 	x.principal = p
+	if len(x.rt.meta) > 0 {
+		x.meta = readMetadata(&ctx.Request.Header, x.rt.meta)
+	}
 	return nil
 }
 

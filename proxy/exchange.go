@@ -38,6 +38,7 @@ type exchange struct {
 	stream    bool
 	native    bool // the client speaks Anthropic's Messages API
 	user      string
+	meta      metadata // allow-listed request headers, for the record
 
 	upstreamTTFB time.Duration // request sent -> upstream headers
 	firstToken   time.Duration // request received -> first content to client
@@ -137,7 +138,7 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		return
 	}
 	s := x.s
-	sp := x.spent(err, s.opts.Prices)
+	sp := x.spent(err, x.rt.prices)
 	s.settle(x.id, x.adm, x.ran(err), sp.usage)
 	x.adm = admission{}
 	x.record(status, err, sp)

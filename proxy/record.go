@@ -66,7 +66,12 @@ func (x *exchange) record(status int, err *llm.Error, sp spend) {
 	if t := x.target; t != nil {
 		r.Provider, r.UpstreamModel = t.Provider, t.Model
 	}
-	r.SetCost(sp.cost, sp.priced, accounting.USD)
+	rate, ok := x.rt.currency[x.principal.Org]
+	if !ok {
+		rate = accounting.USD
+	}
+	r.SetCost(sp.cost, sp.priced, rate)
+	x.meta.apply(&r)
 	r.SetError(err)
 	if err := s.opts.Ledger.Append(context.Background(), r); err != nil {
 		s.metrics.LedgerErrors.Inc()

@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/aigw/aigw/accounting"
+	"github.com/aigw/aigw/accounting/prices"
 	"github.com/aigw/aigw/accounting/tokens"
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/auth"
@@ -48,6 +51,12 @@ type Runtime struct {
 	health *route.HealthChecker
 	// quota is the generation's quota stage and priority-mode defaults.
 	quota *quotaPlan
+	// prices is the shipped table with the policy's prices merged in (nil:
+	// costs are unknown); currency the display rate of each org that has
+	// one; meta the allow-listed metadata headers.
+	prices   *prices.Table
+	currency map[string]accounting.Rate
+	meta     []metaHeader
 }
 
 // Model is a configured alias and its ordered targets.
@@ -78,6 +87,8 @@ type builder struct {
 	now     func() time.Time
 	routes  *route.Registry
 	quota   *quota.Limiter
+	// prices is the shipped price table policies add to (nil: none).
+	prices *prices.Table
 	// tokens is the prompt counter, built on first use (it costs about a
 	// second and 50 MB) and shared by every generation.
 	tokens func() *tokens.Counter
@@ -104,6 +115,21 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 	if rt.MaxBodyBytes <= 0 {
 		rt.MaxBodyBytes = 8 << 20
 	}
+	if b.prices != nil || len(pol.Prices) > 0 {
+		table, probs := PriceTable(pol, b.prices)
+		if b.prices == nil {
+			probs = nil // no shipped table: only the policy's entries are known
+		}
+		if table == nil || len(probs) > 0 {
+			return nil, problemsError("prices", probs)
+		}
+		rt.prices = table
+	}
+	var err error
+	if rt.currency, err = currencies(pol); err != nil {
+		return nil, err
+	}
+	rt.meta = metadataHeaders(pol.Server.MetadataHeaders)
 	providers := make(map[string]*configs.Provider, len(pol.Providers))
 	for i := range pol.Providers {
 		providers[pol.Providers[i].ID] = &pol.Providers[i]
@@ -156,6 +182,19 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 	b.gen++
 	rt.Generation = b.gen
 	return rt, nil
+}
+
+// problemsError joins policy problems into one error, each with its
+// position.
+func problemsError(what string, probs []configs.Problem) error {
+	errs := make([]error, 0, len(probs))
+	for _, p := range probs {
+		errs = append(errs, errors.New(p.String()))
+	}
+	if len(errs) == 0 {
+		errs = append(errs, errors.New("invalid"))
+	}
+	return fmt.Errorf("%s: %w", what, errors.Join(errs...))
 }
 
 // effectiveModels intersects an org's allowed models with a key's narrower

@@ -56,7 +56,10 @@ type Options struct {
 	// Ledger keeps one usage record per finished request; nil keeps none.
 	// The caller owns it and closes it after Shutdown.
 	Ledger Recorder
-	// Prices prices the records; nil records every cost as unknown.
+	// Prices is the shipped price table; each generation merges the
+	// policy's prices into it and refuses a policy with an unpriced
+	// routable model. nil prices only what the policy itself lists (and
+	// records every other cost as unknown): for tests.
 	Prices *prices.Table
 	// QuotaNamespace prefixes the quota backend's keys (default "aigw");
 	// replicas sharing limits use the same one.
@@ -152,6 +155,7 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 		s.metrics.QuotaRejections.WithLabelValues(string(r), "false")
 	}
 	s.build = newBuilder(opts.Now, s.routes, s.quota)
+	s.build.prices = opts.Prices
 	s.metricsHTTP = s.metricsHandler()
 	if err := s.Reload(); err != nil {
 		return nil, err

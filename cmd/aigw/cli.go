@@ -13,6 +13,7 @@ import (
 
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/auth"
+	"github.com/aigw/aigw/proxy"
 )
 
 // exitError carries a process exit code through cobra.
@@ -64,8 +65,20 @@ func validateCmd(lookupEnv configs.Env) *cobra.Command {
 		Short: "Check a policy file or directory; every problem is reported as file:line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, rep, err := configs.Load(args[0], lookupEnv)
+			pol, rep, err := configs.Load(args[0], lookupEnv)
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err == nil {
+				// The loader knows no prices: check every routable model
+				// has one, as the gateway will when it loads the policy.
+				base, perr := shippedPrices()
+				if perr != nil {
+					return perr
+				}
+				if _, probs := proxy.PriceTable(pol, base); len(probs) > 0 {
+					rep.Problems = append(rep.Problems, probs...)
+					err = rep
+				}
+			}
 			if rep != nil {
 				for _, w := range rep.Warnings {
 					fmt.Fprintf(errw, "%s: warning: %s\n", w.Pos, w.Msg)

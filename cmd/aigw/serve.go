@@ -127,9 +127,9 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 		return pol, err
 	}
 	opts := proxy.Options{Version: version, Logger: log}
-	table, err := prices.Load(bytes.NewReader(configs.DefaultPrices()), "configs/prices.yaml")
+	table, err := shippedPrices()
 	if err != nil {
-		return fmt.Errorf("price table: %w", err)
+		return err
 	}
 	opts.Prices = table
 	if b.LedgerDSN != "none" {
@@ -246,4 +246,13 @@ func openLedger(ctx context.Context, b bootstrap, log *slog.Logger) (*ledger.Led
 	}
 	log.Info("usage ledger", "store", ledger.RedactDSN(dsn), "spill", spill)
 	return led, nil
+}
+
+// shippedPrices loads the price table compiled into the binary.
+func shippedPrices() (*prices.Table, error) {
+	t, err := prices.Load(bytes.NewReader(configs.DefaultPrices()), "configs/prices.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("price table: %w", err)
+	}
+	return t, nil
 }
