@@ -33,6 +33,25 @@ func testStoreContract(t *testing.T, s Store, q queryer) {
 		t.Fatal(err)
 	}
 	all := append(recs, d)
+	// SpentSince sums one org's records from a time on, each record once
+	// whatever the replays: acme holds a (t+0s) and c (t+2s).
+	sq := s.(SpendQuerier)
+	for _, c := range []struct {
+		org   string
+		since time.Time
+		want  int64
+	}{
+		{"acme", recs[0].Time, int64(recs[0].CostUSDMicros + recs[2].CostUSDMicros)},
+		{"acme", recs[0].Time.Add(time.Microsecond), int64(recs[2].CostUSDMicros)},
+		{"bride-co", recs[0].Time, int64(recs[1].CostUSDMicros + d.CostUSDMicros)},
+		{"acme", d.Time.Add(time.Second), 0},
+		{"nobody", time.Time{}, 0},
+	} {
+		got, err := sq.SpentSince(ctx, c.org, c.since)
+		if err != nil || int64(got) != c.want {
+			t.Errorf("SpentSince(%s, %s) = %d, %v; want %d", c.org, c.since, got, err, c.want)
+		}
+	}
 	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 4 {
 		t.Fatalf("usage_records has %d rows, want 4", n)
 	}
