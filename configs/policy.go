@@ -79,6 +79,8 @@ type Server struct {
 	// Breaker tunes every target's circuit breaker; zero fields get the
 	// router's defaults (see Breaker).
 	Breaker Breaker `yaml:"breaker"`
+	// Cache sizes the response cache orgs opt into.
+	Cache ServerCache `yaml:"cache"`
 }
 
 // Provider is one upstream API account.
@@ -177,6 +179,11 @@ type Org struct {
 	// recorded in.
 	Budget   Budget   `yaml:"budget"`
 	Currency Currency `yaml:"currency"`
+
+	// Cache and Compression save money on the org's requests; both are
+	// off unless set.
+	Cache       Cache       `yaml:"cache"`
+	Compression Compression `yaml:"compression"`
 
 	Pos Pos `yaml:"-"`
 }

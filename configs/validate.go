@@ -31,6 +31,7 @@ func (l *loader) validate(p *Policy, root string) {
 			l.validateOrgRouting(l.orgMeta[i], &p.Orgs[i].Routing, providers)
 			l.validateOrgQuota(l.orgMeta[i], &p.Orgs[i], tiers)
 			l.validateOrgMoney(l.orgMeta[i], &p.Orgs[i], chat)
+			l.validateOrgSavings(l.orgMeta[i], &p.Orgs[i], models)
 		}
 	}
 	l.validatePrices(p.Prices, providers)
@@ -138,6 +139,7 @@ func (l *loader) validateServer(s *Server) {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+
 	if l.server == nil {
 		return
 	}
