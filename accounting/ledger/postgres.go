@@ -126,6 +126,8 @@ CREATE TABLE usage_records (
 CREATE INDEX usage_records_time ON usage_records (time);
 CREATE INDEX usage_records_org_time ON usage_records (org, time);
 ` + postgresRollupDDL("usage_rollup_minute") + postgresRollupDDL("usage_rollup_hour") + postgresRollupDDL("usage_rollup_day"),
+	// 2: what a cache hit would have cost upstream.
+	2: `ALTER TABLE usage_records ADD COLUMN cost_saved_usd_micros bigint NOT NULL DEFAULT 0;`,
 }
 
 func postgresRollupDDL(table string) string {

@@ -71,8 +71,11 @@ type Record struct {
 	CostDisplayMicros int64  `json:"cost_display_micros"`
 	DisplayCurrency   string `json:"display_currency"`
 
-	// CacheHit is true when the gateway's response cache answered.
-	CacheHit bool `json:"cache_hit"`
+	// CacheHit is true when the gateway's response cache answered; the
+	// cost is then 0 and CostSavedUSDMicros what the upstream answer cost
+	// (column cost_saved_usd_micros).
+	CacheHit           bool                `json:"cache_hit"`
+	CostSavedUSDMicros accounting.MicroUSD `json:"cost_saved_usd_micros"`
 	// TokensSaved is the prompt tokens compression removed.
 	TokensSaved int `json:"tokens_saved"`
 

@@ -92,6 +92,8 @@ CREATE TABLE usage_records (
 CREATE INDEX usage_records_time ON usage_records (time);
 CREATE INDEX usage_records_org_time ON usage_records (org, time);
 ` + sqliteRollupDDL("usage_rollup_minute") + sqliteRollupDDL("usage_rollup_hour") + sqliteRollupDDL("usage_rollup_day"),
+	// 2: what a cache hit would have cost upstream.
+	2: `ALTER TABLE usage_records ADD COLUMN cost_saved_usd_micros INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func sqliteRollupDDL(table string) string {

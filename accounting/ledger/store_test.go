@@ -155,8 +155,48 @@ func testStoreContract(t *testing.T, s Store, q queryer) {
 			t.Errorf("second Migrate: %v", err)
 		}
 	}
-	if got := q.Int(t, `SELECT count(*) FROM schema_migrations`); got != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1", got)
+	if got := q.Int(t, `SELECT count(*) FROM schema_migrations`); got != int64(len(sqliteMigrations)-1) {
+		t.Errorf("schema_migrations has %d rows, want %d", got, len(sqliteMigrations)-1)
+	}
+}
+
+// TestSQLiteUpgradesSchema: a database at version 1 (before
+// cost_saved_usd_micros) is migrated in place, its rows kept with the new
+// column at 0, and takes new records.
+func TestSQLiteUpgradesSchema(t *testing.T) {
+	if len(sqliteMigrations) != len(postgresMigrations) {
+		t.Fatalf("SQLite has %d migrations, PostgreSQL %d", len(sqliteMigrations)-1, len(postgresMigrations)-1)
+	}
+	s, _ := newSQLite(t)
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, `DROP TABLE schema_migrations; DROP TABLE usage_records; DROP TABLE usage_rollup_minute; DROP TABLE usage_rollup_hour; DROP TABLE usage_rollup_day;
+		CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.migrateTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	old := strings.Join(recordColumns[:len(recordColumns)-1], ", ")
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO usage_records (`+old+`) SELECT `+
+		strings.TrimSuffix(strings.Repeat("'1', ", len(recordColumns)-1), ", ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := sqliteQ{s}
+	if got := q.Int(t, `SELECT cost_saved_usd_micros FROM usage_records WHERE request_id = '1'`); got != 0 {
+		t.Errorf("old row's cost_saved_usd_micros = %d", got)
+	}
+	r := record("new", 1)
+	r.CacheHit, r.CostSavedUSDMicros = true, 4321
+	r.normalize(time.Now())
+	if err := s.Write(ctx, []Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Int(t, `SELECT cost_saved_usd_micros FROM usage_records WHERE request_id = 'new'`); got != 4321 {
+		t.Errorf("cost_saved_usd_micros = %d, want 4321", got)
 	}
 }
 
