@@ -53,6 +53,12 @@ type Exchange struct {
 	// verbatim; the route stage decides whether the caller may pin and
 	// refuses the request when it may not.
 	PinTarget string
+	// TokensSaved is the prompt tokens compression removed.
+	TokensSaved int
+	// DowngradedFrom is the model alias the client asked for when the
+	// budget stage moved the request to the org's cheaper model (Model);
+	// "" otherwise.
+	DowngradedFrom string
 	// Priority is the request's own queue class for admission (higher is
 	// served first and shed last), e.g. quota.ClassEmergency for a key
 	// with the emergency-override scope; 0 for ordinary requests. The

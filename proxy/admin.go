@@ -25,6 +25,8 @@ func (s *Server) serveAdmin(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString(`{"status":"ready"}`)
 	case "/api/ai/providers/health":
 		s.providersHealth(ctx)
+	case "/api/ai/budgets":
+		s.budgets(ctx)
 	case "/api/ai/wedding-day-mode":
 		s.weddingDayMode(ctx)
 	case "/admin/reload":

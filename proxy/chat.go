@@ -50,6 +50,9 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx, x *exchange) {
 		s.fail(ctx, x, e)
 		return
 	}
+	if x.rt.cache != nil && s.serveFromCache(ctx, x, &req) {
+		return
+	}
 
 	s.failover(ctx, x, leg{
 		encode: func(t *Target) (llm.Outbound, error) { return t.adapter.EncodeChat(nil, &req, &t.Target) },
@@ -144,6 +147,16 @@ func (s *Server) admit(ctx *fasthttp.RequestCtx, x *exchange) *llm.Error {
 		return e
 	}
 	setQuotaHeaders(&ctx.Response.Header, x.adm.holds, nil)
+	if x.px.DowngradedFrom != "" {
+		// The budget moved the request to the org's cheaper model (the
+		// loader checked it exists and is allowed to the org).
+		if m := x.rt.lookupModel(x.px.Model); m != nil && m.Embedding == x.model.Embedding {
+			x.model = m
+			ctx.Response.Header.Set("x-aigw-downgraded-from", x.px.DowngradedFrom)
+		} else {
+			x.px.Model = x.model.ID
+		}
+	}
 	return nil
 }
 
@@ -184,6 +197,10 @@ func (s *Server) answerChat(ctx *fasthttp.RequestCtx, x *exchange, t *Target, in
 			x.usage, x.haveUsage = f.Usage, true
 		}
 		out = body
+		if x.cache != nil && x.cache.store {
+			resp, _ := t.adapter.DecodeChat(body)
+			s.keepJSON(x, out, resp)
+		}
 	} else {
 		resp, err := t.adapter.DecodeChat(body)
 		if err != nil {
@@ -194,6 +211,7 @@ func (s *Server) answerChat(ctx *fasthttp.RequestCtx, x *exchange, t *Target, in
 			x.usage, x.haveUsage = *resp.Usage, true
 		}
 		out = openai.EncodeResponse(nil, resp)
+		s.keepJSON(x, out, resp)
 	}
 	x.firstToken = s.opts.Now().Sub(x.start)
 	ctx.SetStatusCode(fasthttp.StatusOK)

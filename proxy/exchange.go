@@ -38,7 +38,8 @@ type exchange struct {
 	stream    bool
 	native    bool // the client speaks Anthropic's Messages API
 	user      string
-	meta      metadata // allow-listed request headers, for the record
+	meta      metadata    // allow-listed request headers, for the record
+	cache     *cacheState // nil: the request does not use the cache
 
 	upstreamTTFB time.Duration // request sent -> upstream headers
 	firstToken   time.Duration // request received -> first content to client
@@ -139,7 +140,8 @@ func (x *exchange) finish(status int, err *llm.Error) {
 	}
 	s := x.s
 	sp := x.spent(err, x.rt.prices)
-	s.settle(x.id, x.adm, x.ran(err), sp.usage)
+	x.cache.done()
+	s.settle(x.id, x.adm, x.ran(err), sp.usage, sp.cost)
 	x.adm = admission{}
 	x.record(status, err, sp)
 	elapsed := s.opts.Now().Sub(x.start)

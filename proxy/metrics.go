@@ -36,6 +36,20 @@ type Metrics struct {
 	QuotaQueueDepth *prometheus.GaugeVec   // org
 	QuotaBackendUp  prometheus.Gauge
 
+	// Budget alerts (period, threshold), refusals (period, action),
+	// webhook deliveries (result) and the shared backend's state.
+	BudgetAlerts    *prometheus.CounterVec
+	BudgetRefusals  *prometheus.CounterVec
+	BudgetWebhooks  *prometheus.CounterVec
+	BudgetBackendUp prometheus.Gauge
+	// Response cache lookups (tier, result), coalesced misses and Redis
+	// errors.
+	CacheLookups     *prometheus.CounterVec
+	CacheCoalesced   prometheus.Counter
+	CacheRedisErrors prometheus.Counter
+	// CompressionSaved counts prompt tokens compression removed, by
+	// strategy.
+	CompressionSaved *prometheus.CounterVec
 	// LedgerErrors counts usage records the ledger refused.
 	LedgerErrors prometheus.Counter
 }
@@ -103,6 +117,31 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	m.LedgerErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "aigw_ledger_append_errors_total", Help: "Usage records the ledger could not keep (disk full, ledger closed); anything above zero loses accounting.",
 	})
+	m.BudgetAlerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_budget_alerts_total", Help: "Budget alerts fired, by period (daily, monthly) and threshold percent (0: the period's first refusal).",
+	}, []string{"period", "threshold"})
+	m.BudgetRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_budget_refusals_total", Help: "Requests a budget could not hold, by period and the action taken (refuse, downgrade).",
+	}, []string{"period", "action"})
+	m.BudgetWebhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_budget_webhook_deliveries_total", Help: "Budget alert webhook deliveries, after retries, by result (ok, failed).",
+	}, []string{"result"})
+	m.BudgetBackendUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "aigw_budget_shared_backend_up", Help: "1 while budget decisions go to the shared backend (Redis), 0 while its fallback decides; 1 for the in-process backend.",
+	})
+	m.BudgetBackendUp.Set(1)
+	m.CacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_cache_lookups_total", Help: "Response cache lookups, by tier (l1 in process, l2 Redis) and result (hit, miss).",
+	}, []string{"tier", "result"})
+	m.CacheCoalesced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aigw_cache_coalesced_total", Help: "Cache misses answered by another request's upstream call (identical requests in flight at once).",
+	})
+	m.CacheRedisErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "aigw_cache_redis_errors_total", Help: "Failed calls to the shared (Redis) cache tier; each reads as a miss.",
+	})
+	m.CompressionSaved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "aigw_prompt_compression_saved_tokens_total", Help: "Prompt tokens removed by compression before the upstream call, by strategy.",
+	}, []string{"strategy"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "aigw_build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
@@ -110,7 +149,9 @@ func NewMetrics(reg prometheus.Registerer, version string) *Metrics {
 	build.Set(1)
 	reg.MustRegister(m.Requests, m.Duration, m.UpstreamTTFB, m.Tokens, m.CostMicros, m.InFlight, m.ActiveStreams,
 		m.Errors, m.Upstream, m.ConfigReloads, m.Panics, m.UpstreamUp, m.BreakerState, m.Failovers,
-		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, m.LedgerErrors, build,
+		m.QuotaRejections, m.QuotaQueueDepth, m.QuotaBackendUp, m.LedgerErrors,
+		m.BudgetAlerts, m.BudgetRefusals, m.BudgetWebhooks, m.BudgetBackendUp,
+		m.CacheLookups, m.CacheCoalesced, m.CacheRedisErrors, m.CompressionSaved, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

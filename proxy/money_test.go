@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -116,7 +117,11 @@ keys: [{id: k, org: o, sha256: ` + digest("sk-x") + `}]
 		t.Fatalf("unpriced policy: err = %v", err)
 	}
 	priced := policy + `prices: [{provider: local, model: llama-3.1-8b, input: "0.10", output: "0.20"}]` + "\n"
-	if _, err := proxy.New(load(priced), opts); err != nil {
+	srv, err := proxy.New(load(priced), opts)
+	if err != nil {
 		t.Fatalf("priced policy: %v", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 
+	"github.com/aigw/aigw/accounting"
 	"github.com/aigw/aigw/policy"
 	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/llm"
@@ -40,9 +41,10 @@ type Gate interface {
 }
 
 // Reservation is held from admission to Finish. Exactly one of Commit or
-// Release is called, once.
+// Release is called, once. Commit gets the request's actual usage and its
+// cost at the target that served it (0 when unpriced).
 type Reservation interface {
-	Commit(ctx context.Context, actual llm.Usage) error
+	Commit(ctx context.Context, actual llm.Usage, cost accounting.MicroUSD) error
 	Release(ctx context.Context) error
 }
 
@@ -75,12 +77,12 @@ type admission struct {
 // settle commits the reservations with the actual usage (ok) or releases
 // them. Errors are logged by the caller; a reservation that cannot be
 // settled expires on its own in its backend.
-func (a *admission) settle(ctx context.Context, ok bool, usage llm.Usage) error {
+func (a *admission) settle(ctx context.Context, ok bool, usage llm.Usage, cost accounting.MicroUSD) error {
 	var first error
 	for _, r := range a.holds {
 		var err error
 		if ok {
-			err = r.Commit(ctx, usage)
+			err = r.Commit(ctx, usage, cost)
 		} else {
 			err = r.Release(ctx)
 		}
@@ -107,14 +109,16 @@ func (p *Pipeline) admit(ctx context.Context, x *policy.Exchange, a *admission) 
 		}
 		r, err := g.Reserve(ctx, x)
 		if err != nil {
-			_ = a.settle(ctx, false, llm.Usage{})
+			_ = a.settle(ctx, false, llm.Usage{}, 0)
 			return llm.AsError(err)
 		}
-		a.holds = append(a.holds, r)
+		if r != nil { // nil: the stage reserved nothing for this request
+			a.holds = append(a.holds, r)
+		}
 	}
 	if p.Compress != nil {
 		if _, err := p.Compress.Compress(ctx, x); err != nil {
-			_ = a.settle(ctx, false, llm.Usage{})
+			_ = a.settle(ctx, false, llm.Usage{}, 0)
 			return llm.AsError(err)
 		}
 	}

@@ -9,10 +9,12 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/aigw/aigw/accounting"
 	"github.com/aigw/aigw/accounting/tokens"
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy"
 	"github.com/aigw/aigw/policy/quota"
+	"github.com/aigw/aigw/providers/llm"
 )
 
 // quotaMetrics exports what the quota stage observes.
@@ -63,7 +65,18 @@ func (q *quotaStage) Reserve(ctx context.Context, x *policy.Exchange) (Reservati
 	if err != nil {
 		return nil, err
 	}
-	return h, nil
+	// The decided class (tier, priority mode, emergency key) is what later
+	// stages see: a budget admits priority requests past its limit.
+	x.Priority = max(x.Priority, int(h.Decision().Class))
+	return quotaHold{h}, nil
+}
+
+// quotaHold adapts a *quota.Hold to the pipeline's Reservation; quotas
+// settle on tokens, not cost.
+type quotaHold struct{ *quota.Hold }
+
+func (q quotaHold) Commit(ctx context.Context, u llm.Usage, _ accounting.MicroUSD) error {
+	return q.Hold.Commit(ctx, u)
 }
 
 // decisionHolder is what a reservation that carries a quota decision

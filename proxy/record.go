@@ -22,7 +22,8 @@ type Recorder interface {
 type spend struct {
 	usage  llm.Usage
 	cost   accounting.MicroUSD
-	priced bool // false: the target has no price, cost 0 means unknown
+	priced bool                // false: the target has no price, cost 0 means unknown
+	saved  accounting.MicroUSD // a cache hit: what the answer cost upstream
 }
 
 // spent computes x's spend: the billable usage when the request ran
@@ -30,6 +31,10 @@ type spend struct {
 // never reached a target spent nothing, and that is a known price.
 func (x *exchange) spent(err *llm.Error, table *prices.Table) spend {
 	var sp spend
+	if x.cache != nil && x.cache.hit {
+		sp.priced, sp.saved = true, x.savedCost(table) // no upstream was asked
+		return sp
+	}
 	if x.ran(err) {
 		sp.usage = x.billable()
 	}
@@ -72,6 +77,8 @@ func (x *exchange) record(status int, err *llm.Error, sp spend) {
 	}
 	r.SetCost(sp.cost, sp.priced, rate)
 	x.meta.apply(&r)
+	r.CacheHit, r.CostSavedUSDMicros = x.cache != nil && x.cache.hit, sp.saved
+	r.TokensSaved = x.px.TokensSaved
 	r.SetError(err)
 	if err := s.opts.Ledger.Append(context.Background(), r); err != nil {
 		s.metrics.LedgerErrors.Inc()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"github.com/aigw/aigw/accounting/tokens"
 	"github.com/aigw/aigw/configs"
 	"github.com/aigw/aigw/policy/auth"
+	"github.com/aigw/aigw/policy/budget"
+	"github.com/aigw/aigw/policy/cache"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/anthropic"
@@ -56,7 +59,11 @@ type Runtime struct {
 	// one; meta the allow-listed metadata headers.
 	prices   *prices.Table
 	currency map[string]accounting.Rate
-	meta     []metaHeader
+	// budget is the generation's budget stage; nil when no org has one.
+	budget *budgetStage
+	// cache is the generation's cache policy; nil when no org has one.
+	cache *cacheStage
+	meta  []metaHeader
 }
 
 // Model is a configured alias and its ordered targets.
@@ -89,6 +96,13 @@ type builder struct {
 	quota   *quota.Limiter
 	// prices is the shipped price table policies add to (nil: none).
 	prices *prices.Table
+	budget *budget.Keeper
+	// newCache makes the response cache the first time a policy turns it
+	// on, sized by that policy (a later size change needs a restart);
+	// cache is it, shared by every later generation.
+	newCache func(maxBytes int64) (*cache.Cache, error)
+	cache    *cache.Cache
+	metrics  *Metrics
 	// tokens is the prompt counter, built on first use (it costs about a
 	// second and 50 MB) and shared by every generation.
 	tokens func() *tokens.Counter
@@ -178,6 +192,33 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 		return nil, err
 	}
 	rt.pipe = Pipeline{Auth: t, Quota: rt.quota.stage, Route: tbl}
+	if b.newCache != nil && b.cache == nil && slices.ContainsFunc(pol.Orgs, func(o configs.Org) bool { return o.Cache.Enabled }) {
+		size := int64(pol.Server.Cache.MaxBytes)
+		if size <= 0 {
+			size = int64(configs.DefaultCacheMaxBytes)
+		}
+		if b.cache, err = b.newCache(size); err != nil {
+			return nil, fmt.Errorf("response cache: %w", err)
+		}
+	}
+	rt.cache = buildCache(b.cache, pol)
+	cs, err := buildCompress(pol, b.tokens, b.metrics)
+	if err != nil {
+		return nil, err
+	}
+	if cs != nil { // a nil *compressStage must not become a non-nil Compressor
+		rt.pipe.Compress = cs
+	}
+	if b.budget != nil {
+		bs, err := buildBudget(b.budget, pol, rt, b.tokens)
+		if err != nil {
+			return nil, err
+		}
+		if bs != nil { // a nil *budgetStage must not become a non-nil Gate
+			rt.pipe.Budget = bs
+			rt.budget = bs
+		}
+	}
 	b.clients = used // clients no longer referenced are dropped; their idle conns time out
 	b.gen++
 	rt.Generation = b.gen

@@ -15,10 +15,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
+	"github.com/aigw/aigw/accounting"
 	"github.com/aigw/aigw/accounting/prices"
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/budget"
+	"github.com/aigw/aigw/policy/cache"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/policy/route"
 	"github.com/aigw/aigw/providers/llm"
@@ -67,6 +71,24 @@ type Options struct {
 	// QuotaClock is the quota limiter's clock (default the wall clock);
 	// tests pass a fake one.
 	QuotaClock quota.Clock
+	// BudgetBackend makes the backend that keeps budget state, given the
+	// server's budget metrics. nil keeps it in process (budget.NewMemory).
+	// Called once, by New.
+	BudgetBackend func(budget.Metrics) budget.Backend
+	// BudgetSeed reports an org's spend so far when a budget period has no
+	// state yet (after a restart): usually the ledger. nil starts at 0.
+	BudgetSeed budget.SpendSource
+	// BudgetNotifier receives budget alerts. nil: the server posts them
+	// to the orgs' webhooks itself (budget.Webhooks), and Shutdown drains
+	// those deliveries.
+	BudgetNotifier budget.Notifier
+	// BudgetClock decides budget periods and hold expiry (default Now).
+	BudgetClock func() time.Time
+	// CacheRedis, when set, is the response cache's shared tier (the
+	// caller owns and closes it); nil keeps entries in process only.
+	CacheRedis redis.UniversalClient
+	// CacheNamespace prefixes the shared tier's keys (default "aigw").
+	CacheNamespace string
 }
 
 func (o *Options) defaults() {
@@ -130,6 +152,11 @@ type Server struct {
 	// backend: each settlement is a round trip); settling tracks them.
 	asyncSettle bool
 	settling    sync.WaitGroup
+
+	// budget keeps spend and reservations across generations; webhooks
+	// is the alert sender the server owns (nil when the caller gave one).
+	budget   *budget.Keeper
+	webhooks *budget.Webhooks
 }
 
 // New builds a server from a policy loader. load is called now and on every
@@ -154,10 +181,36 @@ func New(load func() (*configs.Policy, error), opts Options) (*Server, error) {
 	for _, r := range quota.Reasons() {
 		s.metrics.QuotaRejections.WithLabelValues(string(r), "false")
 	}
+	bm := budgetMetrics{s.metrics}
+	var bb budget.Backend = budget.NewMemory()
+	if opts.BudgetBackend != nil {
+		bb = opts.BudgetBackend(bm)
+		s.asyncSettle = true
+	}
+	notifier := opts.BudgetNotifier
+	if notifier == nil {
+		s.webhooks = budget.NewWebhooks(budget.WebhookOptions{Metrics: bm, Logger: opts.Logger})
+		notifier = s.webhooks
+	}
+	clock := opts.BudgetClock
+	if clock == nil {
+		clock = opts.Now
+	}
+	s.budget = budget.New(bb, budget.Options{Clock: clock, Notifier: notifier, Metrics: bm,
+		Logger: opts.Logger, Seed: opts.BudgetSeed})
 	s.build = newBuilder(opts.Now, s.routes, s.quota)
 	s.build.prices = opts.Prices
+	s.build.budget = s.budget
+	s.build.metrics = s.metrics
+	s.build.newCache = func(maxBytes int64) (*cache.Cache, error) {
+		return cache.New(cache.Options{MaxBytes: maxBytes, Redis: opts.CacheRedis, Namespace: opts.CacheNamespace,
+			Clock: opts.Now, Logger: opts.Logger, Metrics: cacheMetrics{s.metrics}})
+	}
 	s.metricsHTTP = s.metricsHandler()
 	if err := s.Reload(); err != nil {
+		if s.webhooks != nil {
+			_ = s.webhooks.Close(context.Background()) // nothing was queued yet
+		}
 		return nil, err
 	}
 	s.public = &fasthttp.Server{
@@ -247,6 +300,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("admin listener: %w", err))
 	}
 	s.WaitSettled()
+	s.build.mu.Lock()
+	if s.build.cache != nil {
+		s.build.cache.Close()
+	}
+	s.build.mu.Unlock()
+	if s.webhooks != nil {
+		if err := s.webhooks.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("budget alerts: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -254,12 +317,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // With a shared quota backend it runs in its own goroutine, so the
 // settlement's round trip is not on the request path; the in-process
 // backend settles at once. Either way a later WaitSettled waits for it.
-func (s *Server) settle(id string, a admission, ran bool, usage llm.Usage) {
+func (s *Server) settle(id string, a admission, ran bool, usage llm.Usage, cost accounting.MicroUSD) {
 	if len(a.holds) == 0 {
 		return
 	}
 	run := func() {
-		if err := a.settle(context.Background(), ran, usage); err != nil {
+		if err := a.settle(context.Background(), ran, usage, cost); err != nil {
 			s.log.Warn("settling reservations failed", "request_id", id, "error", err)
 		}
 	}

@@ -61,13 +61,17 @@ type streamJob struct {
 	done       bool
 
 	// translation state
-	dec     StreamDecoder
-	enc     *anthropic.StreamEncoder
-	deltas  []llm.Delta
-	id      string
-	model   string
-	created int64
-	scratch []byte
+	dec    StreamDecoder
+	enc    *anthropic.StreamEncoder
+	deltas []llm.Delta
+	// capDec decodes a passed-through stream for the response cache, only
+	// while the answer is to be stored.
+	capDec    StreamDecoder
+	capDeltas []llm.Delta
+	id        string
+	model     string
+	created   int64
+	scratch   []byte
 }
 
 func (s *Server) newStreamJob(x *exchange, t *Target, req *llm.Request, in *llm.Inbound) *streamJob {
@@ -136,6 +140,16 @@ func (j *streamJob) step(dst []byte, ev *sse.Event) ([]byte, *llm.Error) {
 		if f.Content {
 			j.markContent()
 		}
+		if c := x.cache; c != nil && c.store && !c.bad {
+			if j.capDec == nil {
+				j.capDec = j.t.adapter.NewStreamDecoder(j.req)
+			}
+			var err error
+			if j.capDeltas, err = j.capDec.Decode(ev, j.capDeltas[:0]); err != nil {
+				c.bad = true
+			}
+			c.observe(j.capDeltas)
+		}
 		wantUsage := j.req.WantsUsageChunk()
 		if f.UsageOnly && !wantUsage {
 			return dst, nil
@@ -152,6 +166,9 @@ func (j *streamJob) step(dst []byte, ev *sse.Event) ([]byte, *llm.Error) {
 	j.deltas, err = j.dec.Decode(ev, j.deltas[:0])
 	if err != nil {
 		return dst, providerError(err, j.t)
+	}
+	if c := x.cache; c != nil && c.store && j.mode == modeTranslate {
+		c.observe(j.deltas)
 	}
 	if j.mode == modeNativePass {
 		for i := range j.deltas {
@@ -203,6 +220,7 @@ func (j *streamJob) trailer(dst []byte) []byte {
 			x.haveUsage = true
 		}
 	}
+	j.s.keepStream(x)
 	switch j.mode {
 	case modePass:
 		if !j.done { // the upstream closed without [DONE]

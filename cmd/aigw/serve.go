@@ -21,6 +21,7 @@ import (
 	"github.com/aigw/aigw/accounting/ledger"
 	"github.com/aigw/aigw/accounting/prices"
 	"github.com/aigw/aigw/configs"
+	"github.com/aigw/aigw/policy/budget"
 	"github.com/aigw/aigw/policy/quota"
 	"github.com/aigw/aigw/proxy"
 )
@@ -93,7 +94,7 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 	f.String("debug-listen", "", "optional address for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty (env AIGW_DEBUG_LISTEN)")
 	f.String("ledger-dsn", ledger.DefaultDSN, "usage ledger: sqlite:PATH or postgres://...; none to keep no records (env AIGW_LEDGER_DSN)")
 	f.String("ledger-spill", "", "the ledger's local spill directory, one per replica (default: beside the SQLite file, or ./data/spill) (env AIGW_LEDGER_SPILL)")
-	f.String("redis-url", "", "Redis for rate limits and quotas shared by replicas, e.g. redis://127.0.0.1:6379/0; in process when empty (env AIGW_REDIS_URL)")
+	f.String("redis-url", "", "Redis for rate limits, quotas and budgets shared by replicas, e.g. redis://127.0.0.1:6379/0; in process when empty (env AIGW_REDIS_URL)")
 	f.Duration("redis-timeout", quota.DefaultRedisTimeout, "bound on one Redis call (env AIGW_REDIS_TIMEOUT)")
 	f.Int("replicas", 1, "gateway replicas sharing Redis: each enforces 1/replicas of a limit while Redis is down (env AIGW_REPLICAS)")
 	f.String("bootstrap", "", "optional YAML file with these settings (env AIGW_BOOTSTRAP)")
@@ -147,6 +148,7 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 			}
 		}()
 		opts.Ledger = led
+		opts.BudgetSeed = led // a restart resumes each budget period's spend from the ledger
 	}
 	if b.RedisURL != "" {
 		ro, err := redis.ParseURL(b.RedisURL)
@@ -159,7 +161,11 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 			return quota.NewRedis(client, quota.RedisConfig{Timeout: b.RedisTimeout, Replicas: b.Replicas,
 				Logger: log, Metrics: m})
 		}
-		log.Info("quotas in redis", "addr", ro.Addr, "db", ro.DB, "replicas", b.Replicas)
+		opts.BudgetBackend = func(m budget.Metrics) budget.Backend {
+			return budget.NewRedis(client, budget.RedisConfig{Timeout: b.RedisTimeout, Logger: log, Metrics: m})
+		}
+		opts.CacheRedis = client
+		log.Info("quotas, budgets and the response cache in redis", "addr", ro.Addr, "db", ro.DB, "replicas", b.Replicas)
 	}
 	srv, err := proxy.New(load, opts)
 	if err != nil {
