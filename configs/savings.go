@@ -71,6 +71,13 @@ type Compression struct {
 	// prompt and the conversation's stable prefix too, which defeats the
 	// providers' prompt caching; off by default.
 	RewritePrefix bool `yaml:"rewrite_prefix"`
+	// FitBudget is the cost-aware path: a chat request that the org's
+	// remaining budget cannot hold at full length is compressed first
+	// (fit_history into the prompt tokens the remaining budget still pays
+	// for, with the output it reserves), then admitted if it now fits;
+	// otherwise the budget's on_exhausted applies as usual. Needs the
+	// fit_history strategy and an org budget.
+	FitBudget bool `yaml:"fit_budget"`
 }
 
 // validateOrgSavings checks an org's cache and compression settings.
@@ -103,6 +110,14 @@ func (l *loader) validateOrgSavings(m itemMeta, o *Org, models map[string]bool) 
 	}{{"max_input_tokens", p.MaxInputTokens}, {"max_tool_result_tokens", p.MaxToolResultTokens}, {"keep_last_turns", p.KeepLastTurns}} {
 		if f.v < 0 {
 			l.errf(pm, f.name, " must not be negative")
+		}
+	}
+	if p.FitBudget {
+		switch {
+		case !seen[CompressFitHistory]:
+			l.errf(pm, "fit_budget", " needs the %s strategy", CompressFitHistory)
+		case o.Budget.IsZero():
+			l.errf(pm, "fit_budget", " needs an org budget (budget.monthly or budget.daily)")
 		}
 	}
 	l.checkModelRefs(pm, p.Models, models, o)

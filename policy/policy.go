@@ -55,6 +55,10 @@ type Exchange struct {
 	PinTarget string
 	// TokensSaved is the prompt tokens compression removed.
 	TokensSaved int
+	// Compressed is set once compression has run on the request (by the
+	// compress stage, or earlier by the budget stage's cost-aware path):
+	// it runs at most once per request.
+	Compressed bool
 	// DowngradedFrom is the model alias the client asked for when the
 	// budget stage moved the request to the org's cheaper model (Model);
 	// "" otherwise.

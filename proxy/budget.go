@@ -60,6 +60,15 @@ type budgetStage struct {
 	models  map[string]*Model
 	prices  *prices.Table
 	counter func() *tokens.Counter
+	// fit, when set, is the cost-aware path: it compresses a request to
+	// at most a number of prompt tokens, for orgs that opted in.
+	fit budgetFitter
+}
+
+// budgetFitter compresses x to at most maxPrompt prompt tokens when x's
+// org opted in, reporting whether it now fits.
+type budgetFitter interface {
+	FitBudget(x *policy.Exchange, maxPrompt int) bool
 }
 
 // Reserve holds x's maximum cost in its org's budget. An org without a
@@ -71,13 +80,21 @@ func (b *budgetStage) Reserve(ctx context.Context, x *policy.Exchange) (Reservat
 	if !ok {
 		return nil, nil
 	}
-	req := budget.Request{ID: x.RequestID, Org: x.Principal.Org, Cost: b.maxCost(x, out), Priority: x.Priority}
+	req := budget.Request{ID: x.RequestID, Org: x.Principal.Org, Cost: b.maxCost(x, out, 0), Priority: x.Priority}
 	h, err := b.gate.Reserve(ctx, req)
 	var ex *budget.Exhausted
-	if errors.As(err, &ex) && ex.Action == budget.Downgrade && ex.DowngradeTo != x.Model && b.models[ex.DowngradeTo] != nil {
+	if errors.As(err, &ex) && b.fit != nil && x.Chat != nil {
+		if h2, err2 := b.compressToFit(ctx, x, req, ex, out); h2 != nil || err2 != nil {
+			h, err = h2, err2
+		}
+		if !errors.As(err, &ex) {
+			ex = nil
+		}
+	}
+	if ex != nil && ex.Action == budget.Downgrade && ex.DowngradeTo != x.Model && b.models[ex.DowngradeTo] != nil {
 		from := x.Model
 		x.Model = ex.DowngradeTo
-		req.Cost, req.Downgraded = b.maxCost(x, out), true
+		req.Cost, req.Downgraded = b.maxCost(x, out, 0), true
 		if h, err = b.gate.Reserve(ctx, req); err == nil {
 			x.DowngradedFrom = from
 		} else {
@@ -91,6 +108,38 @@ func (b *budgetStage) Reserve(ctx context.Context, x *policy.Exchange) (Reservat
 		return nil, nil
 	}
 	return budgetHold{h}, nil
+}
+
+// compressToFit is the cost-aware path for a request ex refused: it
+// compresses x to the longest prompt the remaining budget still pays for
+// (with the output x reserves, at the dearest target) and reserves again.
+// The second reservation prices x's re-counted prompt, so for targets
+// whose prompt is only bounded (one token per byte) it may refuse again.
+// It returns (nil, nil) when nothing was tried or compression could not
+// fit the prompt: the first refusal then stands.
+func (b *budgetStage) compressToFit(ctx context.Context, x *policy.Exchange, req budget.Request, ex *budget.Exhausted, out int) (*budget.Hold, error) {
+	left := ex.Limit - ex.Spent - ex.Reserved
+	if left <= 0 {
+		return nil, nil
+	}
+	// The largest prompt n with costAt(n) <= left: cost grows with n.
+	lo, hi := 0, max(x.EstimatedPromptTokens, 1)
+	if b.maxCost(x, out, hi) <= left {
+		hi = 1 << 24 // the estimate is below the truth: search wider
+	}
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if b.maxCost(x, out, mid) <= left {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if lo == 0 || !b.fit.FitBudget(x, lo) {
+		return nil, nil
+	}
+	req.Cost = b.maxCost(x, out, 0)
+	return b.gate.Reserve(ctx, req)
 }
 
 // budgetError is the client-facing refusal: 429 insufficient_quota for a
@@ -110,8 +159,9 @@ func budgetError(err error) error {
 	return llm.AsError(err)
 }
 
-// maxCost is the most x can cost at any of its model's targets.
-func (b *budgetStage) maxCost(x *policy.Exchange, defaultOut int) accounting.MicroUSD {
+// maxCost is the most x can cost at any of its model's targets. A
+// positive prompt replaces the prompt's own count.
+func (b *budgetStage) maxCost(x *policy.Exchange, defaultOut, prompt int) accounting.MicroUSD {
 	m := b.models[x.Model]
 	if m == nil {
 		return 0
@@ -122,7 +172,9 @@ func (b *budgetStage) maxCost(x *policy.Exchange, defaultOut int) accounting.Mic
 		var u llm.Usage
 		switch {
 		case x.Chat != nil:
-			if tokens.EncodingFor(t.Model) != tokens.None {
+			if prompt > 0 {
+				u.PromptTokens = prompt
+			} else if tokens.EncodingFor(t.Model) != tokens.None {
 				if exact == 0 {
 					exact = b.counter().CountRequest(t.Model, x.Chat)
 				}

@@ -12,8 +12,9 @@ import (
 
 // compressOrg is one org's compressor and the models it applies to.
 type compressOrg struct {
-	c      *compress.Compressor
-	models map[string]bool // nil: every model
+	c         *compress.Compressor
+	models    map[string]bool // nil: every model
+	fitBudget bool            // compress to fit a budget shortfall first
 }
 
 // compressModel is what compression needs of a model: the upstream model
@@ -37,28 +38,62 @@ type compressStage struct {
 // them into the model's context window (less the output the request
 // reserves) and the policy's max_input_tokens. It returns the prompt
 // tokens saved; a request that still does not fit is refused with 400
-// context_length_exceeded before any upstream is called.
+// context_length_exceeded before any upstream is called. A request the
+// budget stage already compressed (x.Compressed) is left as it is.
 func (cs *compressStage) Compress(_ context.Context, x *policy.Exchange) (int, error) {
-	oc := cs.orgs[x.Principal.Org]
-	if oc == nil || x.Chat == nil || (oc.models != nil && !oc.models[x.Model]) {
+	oc := cs.org(x)
+	if oc == nil || x.Compressed {
 		return 0, nil
 	}
+	return cs.run(oc, x, 0)
+}
+
+// org is x's org's compressor when it compresses x's model, else nil.
+func (cs *compressStage) org(x *policy.Exchange) *compressOrg {
+	oc := cs.orgs[x.Principal.Org]
+	if oc == nil || x.Chat == nil || (oc.models != nil && !oc.models[x.Model]) {
+		return nil
+	}
+	return oc
+}
+
+// run compresses x into the model's limit (and the policy's
+// max_input_tokens), tightened to maxPrompt tokens when that is positive, and accounts the tokens saved (in x and the
+// metric) whether or not it fit, and x's prompt estimate. It marks x
+// compressed when it fit.
+func (cs *compressStage) run(oc *compressOrg, x *policy.Exchange, maxPrompt int) (int, error) {
 	m := cs.models[x.Model]
 	out := m.maxOutput
 	if n, ok := x.Chat.MaxOutputTokens(); ok {
 		out = n
 	}
-	limit := compress.Limit(m.window, out, 0)
+	limit := compress.Limit(m.window, out, maxPrompt)
 	res, err := oc.c.Compress(m.countAs, x.Chat, limit)
 	for s, n := range res.Saved {
 		cs.metrics.CompressionSaved.WithLabelValues(string(s)).Add(float64(n))
 	}
 	saved := max(res.Before-res.After, 0)
 	x.TokensSaved += saved
-	if err != nil {
-		return saved, err
+	if res.After > 0 { // routing checks context windows against the shortened prompt
+		x.EstimatedPromptTokens = res.After
 	}
-	return saved, nil
+	if err == nil {
+		x.Compressed = true
+	}
+	return saved, err
+}
+
+// FitBudget is the cost-aware path: when x's org opted in
+// (compression.fit_budget), it compresses x so that its prompt is at most
+// maxPrompt tokens (and fits the model as Compress would). It reports
+// whether x now fits; x may have been shortened either way.
+func (cs *compressStage) FitBudget(x *policy.Exchange, maxPrompt int) bool {
+	oc := cs.org(x)
+	if oc == nil || !oc.fitBudget || x.Compressed || maxPrompt <= 0 {
+		return false
+	}
+	_, err := cs.run(oc, x, maxPrompt)
+	return err == nil
 }
 
 // buildCompress returns the generation's compression stage; nil when no
@@ -84,7 +119,7 @@ func buildCompress(pol *configs.Policy, counter func() *tokens.Counter, m *Metri
 		if err != nil {
 			return nil, fmt.Errorf("org %s: compression: %w", o.ID, err)
 		}
-		oc := &compressOrg{c: c}
+		oc := &compressOrg{c: c, fitBudget: p.FitBudget}
 		for _, id := range p.Models {
 			if id == configs.AllModels {
 				oc.models = nil

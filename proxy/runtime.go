@@ -215,6 +215,9 @@ func (b *builder) build(pol *configs.Policy) (*Runtime, error) {
 			return nil, err
 		}
 		if bs != nil { // a nil *budgetStage must not become a non-nil Gate
+			if cs != nil {
+				bs.fit = cs
+			}
 			rt.pipe.Budget = bs
 			rt.budget = bs
 		}
