@@ -206,16 +206,16 @@ func TestBudgetPriorityOnly(t *testing.T) {
 	}
 }
 
-// TestBudgetConcurrentNeverOverspends: 300 concurrent requests against a
+// TestBudgetConcurrentNeverOverspends: 500 concurrent requests against a
 // five-cent budget spend at most the budget (each request's actual cost is
 // within its reservation), and no reservation is left when all are done.
 func TestBudgetConcurrentNeverOverspends(t *testing.T) {
 	g := startGateway(t, budgetPolicy("http://127.0.0.1:1/unused"), nil, func(o *proxy.Options) { o.Prices = shippedTable(t) })
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 300}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 500}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[int]int{}
-	for range 300 {
+	for range 500 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -234,7 +234,7 @@ func TestBudgetConcurrentNeverOverspends(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if codes[200] == 0 || codes[429] == 0 || codes[200]+codes[429] != 300 {
+	if codes[200] == 0 || codes[429] == 0 || codes[200]+codes[429] != 500 {
 		t.Fatalf("statuses %v", codes)
 	}
 	limit, spent, reserved := budgetState(t, g, "busy")
