@@ -120,6 +120,7 @@ func (s *Server) authenticate(ctx *fasthttp.RequestCtx, x *exchange, key []byte)
 
 // resolveModel finds the alias and checks the caller may use it.
 func (s *Server) resolveModel(x *exchange, alias string, embedding bool) *llm.Error {
+	x.asked = alias
 	m := x.rt.lookupModel(alias)
 	if m == nil || m.Embedding != embedding {
 		return &llm.Error{Kind: llm.KindNotFound, Code: "model_not_found", Param: "model",

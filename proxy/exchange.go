@@ -34,6 +34,7 @@ type exchange struct {
 
 	principal *policy.Principal
 	model     *Model
+	asked     string // the model the client named, for the record of a refusal
 	target    *Target
 	stream    bool
 	native    bool // the client speaks Anthropic's Messages API

@@ -66,6 +66,8 @@ func (x *exchange) record(status int, err *llm.Error, sp spend) {
 		TimeToFirstToken: x.firstToken, TotalTime: s.opts.Now().Sub(x.start)}
 	if x.model != nil {
 		r.ModelAlias = x.model.ID
+	} else {
+		r.ModelAlias = x.asked // refused before resolving: what was asked for (the ledger bounds its length)
 	}
 	r.SetUsage(sp.usage)
 	if t := x.target; t != nil {

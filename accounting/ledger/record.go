@@ -39,7 +39,8 @@ type Record struct {
 	// Endpoint is the API route: "chat_completions", "embeddings", ...
 	Endpoint string `json:"endpoint"`
 
-	// ModelAlias is the configured model name the client asked for;
+	// ModelAlias is the configured model name the client asked for (for a
+	// request refused before its model resolved, the name as sent);
 	// Provider the policy provider id that served it; UpstreamModel the
 	// provider's model name.
 	ModelAlias    string `json:"model_alias"`

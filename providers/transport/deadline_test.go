@@ -295,3 +295,50 @@ func TestContextDeadlineBoundsExchange(t *testing.T) {
 		within(t, "ctx deadline mid-stream", time.Since(start), 950*time.Millisecond, 5*time.Second)
 	})
 }
+
+// TestBurstBeyondMaxConnsWaits: requests that find every connection busy
+// wait for one (up to ConnectTimeout) instead of failing at once; past
+// that wait they fail as unavailable, naming the cause.
+func TestBurstBeyondMaxConnsWaits(t *testing.T) {
+	u := newHTTPUpstream(t, slowAnswer(100*time.Millisecond))
+	c := New(Config{MaxConns: 2, ConnectTimeout: 2 * time.Second})
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			in, err := c.Do(context.Background(), post(u.URL))
+			if err == nil {
+				_, err = io.ReadAll(in.Body)
+				closeBody(t, in)
+			}
+			errs <- err
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Errorf("request in a burst of 6 over 2 connections: %v", err)
+		}
+	}
+	if n := u.accepted(); n > 2 {
+		t.Errorf("upstream accepted %d connections, cap 2", n)
+	}
+
+	short := New(Config{MaxConns: 1, ConnectTimeout: 50 * time.Millisecond})
+	first := make(chan error, 1)
+	go func() {
+		in, err := short.Do(context.Background(), post(u.URL))
+		if err == nil {
+			_, err = io.ReadAll(in.Body)
+			closeBody(t, in)
+		}
+		first <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the first request holds the only connection
+	_, err := short.Do(context.Background(), post(u.URL))
+	e := llmErr(t, err, llm.KindUnavailable)
+	if !strings.Contains(e.Msg, "no free connection") {
+		t.Errorf("message %q", e.Msg)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("first request: %v", err)
+	}
+}

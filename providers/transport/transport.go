@@ -35,7 +35,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// TotalTimeout bounds the whole exchange, stream included (default 10m).
 	TotalTimeout time.Duration
-	// MaxConns caps connections per upstream host (default 512).
+	// MaxConns caps connections per upstream host (default 512). A request
+	// that finds all of them busy waits up to ConnectTimeout for one to come
+	// free (a burst queues rather than fails); after that it fails as
+	// unavailable.
 	MaxConns int
 	// MaxResponseBytes caps a non-stream answer (default 32 MiB).
 	MaxResponseBytes int
@@ -90,6 +93,7 @@ func New(cfg Config) *Client {
 			return nil
 		},
 		MaxConnsPerHost:               cfg.MaxConns,
+		MaxConnWaitTimeout:            cfg.ConnectTimeout,
 		MaxIdleConnDuration:           90 * time.Second,
 		MaxResponseBodySize:           cfg.MaxResponseBytes,
 		ReadBufferSize:                64 << 10,
@@ -248,7 +252,10 @@ func (c *Client) classify(err error, elapsed time.Duration) error {
 		errors.As(err, &ne) && ne.Timeout():
 		e.Kind = llm.KindTimeout
 		e.Msg = fmt.Sprintf("upstream %s did not answer in time (%s)", c.cfg.Name, elapsed.Round(time.Millisecond))
-	case errors.As(err, &oe) && oe.Op == "dial", errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		e.Kind = llm.KindUnavailable
+		e.Msg = fmt.Sprintf("upstream %s has no free connection (all %d busy)", c.cfg.Name, c.cfg.MaxConns)
+	case errors.As(err, &oe) && oe.Op == "dial":
 		e.Kind = llm.KindUnavailable
 		e.Msg = "upstream " + c.cfg.Name + " is unreachable"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
