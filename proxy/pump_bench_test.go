@@ -64,8 +64,12 @@ func benchPump(b *testing.B, t *Target, body []byte, events int) {
 			b.Fatal(e)
 		}
 		cw := &clientWriter{w: w}
-		if e := j.relay(cw); e != nil {
+		end, e := j.relay(cw)
+		if e != nil {
 			b.Fatal(e)
+		}
+		if err := cw.write(end); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
@@ -74,7 +78,9 @@ func benchPump(b *testing.B, t *Target, body []byte, events int) {
 		in := &llm.Inbound{Status: 200, Body: nopBody{bytes.NewReader(body)}}
 		j := s.newStreamJob(x, t, req, in)
 		_ = j.prime()
-		_ = j.relay(&clientWriter{w: w})
+		cw := &clientWriter{w: w}
+		end, _ := j.relay(cw)
+		_ = cw.write(end)
 	})
 	b.ReportMetric(allocs/float64(events), "allocs/event")
 }

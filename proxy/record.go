@@ -53,9 +53,9 @@ func (x *exchange) spent(err *llm.Error, table *prices.Table) spend {
 
 // record appends x's usage record, when the server has a ledger. It is
 // called once, from finish: for a non-stream answer before the handler
-// returns (so before the answer's bytes go out: a crash cannot lose the
-// record of an answer the client received); for a stream after its last
-// event, so the window there is one spill fsync (see package ledger).
+// returns (so before the answer's bytes go out), for a stream before its
+// end ([DONE], message_stop) is sent. Either way a crash cannot lose the
+// record of an answer the client received whole (see package ledger).
 func (x *exchange) record(status int, err *llm.Error, sp spend) {
 	s := x.s
 	if s.opts.Ledger == nil || x.principal == nil {

@@ -56,7 +56,11 @@ type streamJob struct {
 	sc   *sse.Scanner
 
 	// held are client bytes produced before the commit point.
-	held       []byte
+	held []byte
+	// tail are the client bytes of the upstream's terminal event ([DONE],
+	// message_stop), held back with the trailer until the usage record is
+	// on disk: a client that saw the end of its stream has been accounted.
+	tail       []byte
 	sawContent bool
 	done       bool
 
@@ -103,7 +107,7 @@ func (s *Server) newStreamJob(x *exchange, t *Target, req *llm.Request, in *llm.
 func (j *streamJob) prime() *llm.Error {
 	for !j.sawContent && !j.done && j.sc.Next() {
 		var e *llm.Error
-		j.held, e = j.step(j.held, j.sc.Event())
+		j.held, e = j.stepHold(j.held, j.sc.Event())
 		if e != nil {
 			return e
 		}
@@ -118,6 +122,18 @@ func (j *streamJob) prime() *llm.Error {
 	}
 	return &llm.Error{Kind: llm.KindUpstream, Provider: j.t.Provider, Retryable: true,
 		Msg: "The upstream closed the stream before sending anything."}
+}
+
+// stepHold is step, except that the bytes of the terminal event go to
+// j.tail instead of dst.
+func (j *streamJob) stepHold(dst []byte, ev *sse.Event) ([]byte, *llm.Error) {
+	n := len(dst)
+	dst, e := j.step(dst, ev)
+	if e == nil && j.done {
+		j.tail = append(j.tail, dst[n:]...)
+		dst = dst[:n]
+	}
+	return dst, e
 }
 
 // step turns one upstream event into client bytes appended to dst,
@@ -223,7 +239,7 @@ func (j *streamJob) trailer(dst []byte) []byte {
 	j.s.keepStream(x)
 	switch j.mode {
 	case modePass:
-		if !j.done { // the upstream closed without [DONE]
+		if !j.done { // the upstream closed without [DONE] (else it is in dst, from j.tail)
 			dst = append(dst, doneEvent...)
 		}
 	case modeTranslate:
@@ -268,7 +284,11 @@ func (s *Server) startStream(ctx *fasthttp.RequestCtx, j *streamJob) {
 	ctx.SetBodyStreamWriter(j.run)
 }
 
-// run relays the rest of the stream, then finishes the exchange.
+// run relays the rest of the stream, finishes the exchange (the usage
+// record is appended, and fsynced, there), and only then sends the end of
+// the stream. A kill -9 can therefore lose no record of a stream whose
+// client saw its end; a client that goes away just before the end is
+// recorded as answered (it had all the content).
 func (j *streamJob) run(w *bufio.Writer) {
 	s, x := j.s, j.x
 	defer s.metrics.ActiveStreams.Dec()
@@ -279,7 +299,7 @@ func (j *streamJob) run(w *bufio.Writer) {
 	}
 	defer cw.stop()
 
-	e := j.relay(cw)
+	end, e := j.relay(cw)
 	status := fasthttp.StatusOK
 	switch {
 	case e == nil:
@@ -291,13 +311,20 @@ func (j *streamJob) run(w *bufio.Writer) {
 		status = e.Kind.Status()
 	}
 	x.finish(status, e)
+	if e == nil {
+		_ = cw.write(end)
+		j.drain()
+	}
 }
 
-func (j *streamJob) relay(cw *clientWriter) *llm.Error {
+// relay sends the stream up to its end and returns the end (the terminal
+// event and the trailer) unsent, or the error the stream ended with (an
+// error trailer, if any, has been sent).
+func (j *streamJob) relay(cw *clientWriter) ([]byte, *llm.Error) {
 	buf := j.held
 	if len(buf) > 0 {
 		if err := cw.write(buf); err != nil {
-			return canceled(err)
+			return nil, canceled(err)
 		}
 	}
 	// Events are buffered as they are relayed and flushed whenever the
@@ -314,33 +341,33 @@ func (j *streamJob) relay(cw *clientWriter) *llm.Error {
 	buf = make([]byte, 0, 4096)
 	for !j.done && j.sc.Next() {
 		if flushErr != nil {
-			return canceled(flushErr)
+			return nil, canceled(flushErr)
 		}
 		var e *llm.Error
-		buf, e = j.step(buf[:0], j.sc.Event())
+		buf, e = j.stepHold(buf[:0], j.sc.Event())
 		if e != nil {
 			_ = cw.write(j.errorTrailer(buf, e))
-			return e
+			return nil, e
 		}
 		if len(buf) > 0 {
 			if err := cw.buffer(buf); err != nil {
-				return canceled(err)
+				return nil, canceled(err)
 			}
 		}
 	}
+	j.sc.BeforeRead(nil)
+	if flushErr == nil {
+		flushErr = cw.flush() // all but the end, before the record's fsync
+	}
 	if flushErr != nil {
-		return canceled(flushErr)
+		return nil, canceled(flushErr)
 	}
 	if err := j.sc.Err(); err != nil && !j.done {
 		e := brokenStream(err, j.t)
 		_ = cw.write(j.errorTrailer(nil, e))
-		return e
+		return nil, e
 	}
-	if err := cw.write(j.trailer(buf[:0])); err != nil {
-		return canceled(err)
-	}
-	j.drain()
-	return nil
+	return j.trailer(j.tail), nil
 }
 
 // drainLimit bounds what is read after the terminal event so the upstream
