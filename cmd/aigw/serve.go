@@ -117,6 +117,9 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 		_ = logOut.Flush()
 	}()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	if procs, raised := ensureProcs(lookupEnv); raised {
+		log.Info("GOMAXPROCS raised so ledger syscalls do not stall requests", "gomaxprocs", procs)
+	}
 
 	load := func() (*configs.Policy, error) {
 		pol, rep, err := configs.Load(b.Policy, lookupEnv)
