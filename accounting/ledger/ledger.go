@@ -221,10 +221,12 @@ type Ledger struct {
 
 	pending atomic.Int64 // records fsynced but not yet in the store
 	stats   counters
+	hot     hotQueue // writer -> flusher, records just fsynced
 }
 
 type counters struct {
 	appended, flushed, expired, corrupt, storeErrors atomic.Uint64
+	fromMemory                                       atomic.Uint64 // records the flusher took from the hot queue
 	lastErrMu                                        sync.Mutex
 	lastErr                                          string
 	lastErrAt                                        time.Time
@@ -232,9 +234,11 @@ type counters struct {
 }
 
 type appendReq struct {
-	buf  []byte
-	n    int
-	done chan error
+	buf   []byte
+	n     int
+	recs  []Record // normalised copies, for the flusher (see hotQueue)
+	sizes []int    // each record's frame length in buf
+	done  chan error
 }
 
 // New starts a Ledger on store, which it owns from then on (Close closes
@@ -311,21 +315,26 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 	}
 	now := l.opts.Now()
 	var buf []byte
+	norm := make([]Record, len(recs))
+	sizes := make([]int, len(recs))
 	for i := range recs {
-		r := recs[i]
+		r := &norm[i]
+		*r = recs[i]
 		if err := r.normalize(now); err != nil {
 			return err
 		}
-		payload, err := json.Marshal(&r)
+		payload, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("ledger: encode %s: %w", r.RequestID, err)
 		}
 		if len(payload) > maxFrame {
 			return fmt.Errorf("ledger: record %s is too large (%d bytes)", r.RequestID, len(payload))
 		}
+		n := len(buf)
 		buf = appendFrame(buf, payload)
+		sizes[i] = len(buf) - n
 	}
-	req := &appendReq{buf: buf, n: len(recs), done: make(chan error, 1)}
+	req := &appendReq{buf: buf, n: len(recs), recs: norm, sizes: sizes, done: make(chan error, 1)}
 	l.appendMu.RLock()
 	if l.closed {
 		l.appendMu.RUnlock()
@@ -422,6 +431,11 @@ func (l *Ledger) writeBatch(batch []*appendReq) error {
 		// new one for the next batch.
 		l.failActive()
 		return fmt.Errorf("ledger: spill fsync: %w", err)
+	}
+	off := l.wseg.durable.Load() // only the writer advances it
+	for _, r := range batch {
+		l.hot.push(l.wseg, off, r.recs, r.sizes)
+		off += int64(len(r.buf))
 	}
 	l.wseg.durable.Add(int64(len(data)))
 	l.stats.appended.Add(uint64(n))
@@ -656,14 +670,30 @@ func (l *Ledger) readBatch() error {
 // readFrames decodes up to max records of seg between off and limit. bad
 // is set when an invalid frame ends the readable part of the segment.
 func (l *Ledger) readFrames(seg *segment, off, limit int64, max int) (recs []Record, end int64, bad error, err error) {
-	f, err := l.openReader(seg)
-	if err != nil {
-		return nil, off, nil, err
-	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, off, limit-off), 64<<10)
+	var r *bufio.Reader // reading the spill at rpos
+	var rpos int64
 	end = off
 	for len(recs) < max && end < limit {
+		if rec, n, ok := l.hot.take(seg, end, limit); ok {
+			l.stats.fromMemory.Add(1)
+			recs = append(recs, rec)
+			end += n
+			continue
+		}
+		if r == nil || rpos != end {
+			f, err := l.openReader(seg)
+			if err != nil {
+				return recs, end, nil, err
+			}
+			if r == nil {
+				r = bufio.NewReaderSize(io.NewSectionReader(f, end, limit-end), 64<<10)
+			} else {
+				r.Reset(io.NewSectionReader(f, end, limit-end))
+			}
+			rpos = end
+		}
 		payload, n, ferr := readFrame(r, l.scratch)
+		rpos += int64(n)
 		if ferr == io.EOF {
 			break
 		}
