@@ -15,7 +15,9 @@ import (
 // takes it back (up to milliseconds), and no request is served meanwhile:
 // on one core the gateway then idles at about 60% while requests wait. A
 // second P lets the scheduler run requests on another thread during the
-// syscall; it adds no parallelism that the CPU limit does not allow.
+// syscall. Under a one-CPU container quota the two threads can briefly run
+// at once and the kernel throttles the excess; an operator who prefers
+// that trade the other way sets GOMAXPROCS=1, which is respected.
 const minProcs = 2
 
 // ensureProcs raises GOMAXPROCS to minProcs unless the operator set
