@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -63,9 +62,10 @@ func BenchmarkCacheHit(b *testing.B) {
 			g := startGateway(b, policy, map[string]string{"OPENAI_BASE_URL": fake.URL(), "OPENAI_API_KEY": "k"}, opts...)
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 			post := func(header string) string {
-				req, _ := http.NewRequest(http.MethodPost, g.URL+"/chat/completions", strings.NewReader(cacheBody))
-				req.Header.Set("Authorization", "Bearer "+demoKey)
-				req.Header.Set("Content-Type", "application/json")
+				req, err := newRequest(http.MethodPost, g.URL+"/chat/completions", demoKey, cacheBody)
+				if err != nil {
+					b.Fatal(err)
+				}
 				if header != "" {
 					req.Header.Set("x-aigw-cache", header)
 				}
@@ -107,18 +107,10 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
-// benchRedis is a client of the test Redis; under CI its absence fails.
+// benchRedis is a client of the test Redis (see requireRedis).
 func benchRedis(b *testing.B) *redis.Client {
+	requireRedis(b)
 	client := redis.NewClient(&redis.Options{Addr: testRedis, DialTimeout: time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		_ = client.Close()
-		if os.Getenv("CI") != "" {
-			b.Fatalf("Redis at %s is required under CI: %v", testRedis, err)
-		}
-		b.Skipf("no Redis at %s: %v", testRedis, err)
-	}
 	b.Cleanup(func() { _ = client.Close() })
 	return client
 }

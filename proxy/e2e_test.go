@@ -477,18 +477,29 @@ func postJSON(t *testing.T, url, key, body string) httpResult {
 	return doHTTP(t, http.MethodPost, url, key, body)
 }
 
-// doHTTP sends body to url with method, with the gateway key when key is
-// not empty, and returns the whole answer.
-func doHTTP(t *testing.T, method, url, key, body string) httpResult {
-	t.Helper()
+// newRequest is a JSON request of body to url with method, carrying the
+// gateway key when key is not empty. It does not touch a testing.T, so
+// load goroutines may use it.
+func newRequest(method, url, key, body string) (*http.Request, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return req, nil
+}
+
+// doHTTP sends body to url with method, with the gateway key when key is
+// not empty, and returns the whole answer.
+func doHTTP(t *testing.T, method, url, key, body string) httpResult {
+	t.Helper()
+	req, err := newRequest(method, url, key, body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -66,12 +66,10 @@ func mixedRequests(n int) []mixedRequest {
 // send makes r against base and reads the whole answer; for streams it
 // checks the stream reached [DONE].
 func (r mixedRequest) send(c *http.Client, base string) error {
-	req, err := http.NewRequest(http.MethodPost, base+r.path, strings.NewReader(r.body))
+	req, err := newRequest(http.MethodPost, base+r.path, r.key, r.body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+r.key)
-	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.kind, err)

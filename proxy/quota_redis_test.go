@@ -24,10 +24,9 @@ import (
 
 const testRedis = "127.0.0.1:6379"
 
-// redisBackend returns a QuotaBackend option on the Redis at addr, after
-// checking that the test Redis answers: without it the test is skipped,
-// or fails when CI is set (CI must run it).
-func redisBackend(t testing.TB, addr, ns string) func(*proxy.Options) {
+// requireRedis checks that the test Redis answers: without it the test is
+// skipped, or fails when CI is set (CI must run it).
+func requireRedis(t testing.TB) {
 	t.Helper()
 	probe := redis.NewClient(&redis.Options{Addr: testRedis, DialTimeout: time.Second, MaxRetries: -1})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -40,6 +39,13 @@ func redisBackend(t testing.TB, addr, ns string) func(*proxy.Options) {
 		}
 		t.Skipf("no Redis at %s (set CI to make this a failure): %v", testRedis, err)
 	}
+}
+
+// redisBackend returns a QuotaBackend option on the Redis at addr, after
+// requireRedis.
+func redisBackend(t testing.TB, addr, ns string) func(*proxy.Options) {
+	t.Helper()
+	requireRedis(t)
 	// These tests are about sharing, not outages: under the race detector
 	// and 200 concurrent streams on two cores a call can take longer than
 	// the production bounds (100 ms), which would open the breaker and

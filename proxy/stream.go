@@ -355,7 +355,6 @@ func (j *streamJob) relay(cw *clientWriter) ([]byte, *llm.Error) {
 			}
 		}
 	}
-	j.sc.BeforeRead(nil)
 	if flushErr == nil {
 		flushErr = cw.flush() // all but the end, before the record's fsync
 	}

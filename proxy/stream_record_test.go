@@ -65,12 +65,10 @@ func TestStreamEndWaitsForRecord(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, g.URL+c.path, strings.NewReader(c.body))
+			req, err := newRequest(http.MethodPost, g.URL+c.path, demoKey, c.body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			req.Header.Set("Authorization", "Bearer "+demoKey)
-			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,9 @@
 package ledger
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // hotMax bounds the records the writer hands to the flusher in memory
 // (about 1 KiB each); beyond it the flusher reads them from the spill.
@@ -28,10 +31,10 @@ type hotQueue struct {
 	head    int
 }
 
-// push queues records whose frames start at off in seg, one after
-// another, sizes giving each frame's length. When the queue is full the
-// rest are dropped (the flusher reads them from disk).
-func (q *hotQueue) push(seg *segment, off int64, recs []Record, sizes []int) {
+// push queues recs, whose frames (appendFrame's, one per record, in order)
+// are frames and start at off in seg. When the queue is full the rest are
+// dropped (the flusher reads them from disk).
+func (q *hotQueue) push(seg *segment, off int64, recs []Record, frames []byte) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head > 0 && q.head == len(q.entries) {
@@ -41,8 +44,10 @@ func (q *hotQueue) push(seg *segment, off int64, recs []Record, sizes []int) {
 		if len(q.entries)-q.head >= hotMax {
 			return
 		}
-		q.entries = append(q.entries, hotEntry{seg: seg, off: off, size: int64(sizes[i]), rec: recs[i]})
-		off += int64(sizes[i])
+		size := int64(frameHeader) + int64(binary.LittleEndian.Uint32(frames))
+		frames = frames[size:]
+		q.entries = append(q.entries, hotEntry{seg: seg, off: off, size: size, rec: recs[i]})
+		off += size
 	}
 }
 
@@ -66,9 +71,6 @@ func (q *hotQueue) take(seg *segment, off, limit int64) (Record, int64, bool) {
 		rec, size := e.rec, e.size
 		*e = hotEntry{}
 		q.head++
-		if q.head == len(q.entries) {
-			q.entries, q.head = q.entries[:0], 0
-		}
 		return rec, size, true
 	}
 	return Record{}, 0, false

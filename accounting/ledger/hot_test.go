@@ -10,12 +10,21 @@ import (
 	"time"
 )
 
+// framesOf returns frames of the given total lengths, as Append makes them.
+func framesOf(sizes ...int) []byte {
+	var b []byte
+	for _, n := range sizes {
+		b = appendFrame(b, make([]byte, n-frameHeader))
+	}
+	return b
+}
+
 func TestHotQueueTakesOnlyAtPosition(t *testing.T) {
 	a, b := &segment{seq: 1}, &segment{seq: 2}
 	var q hotQueue
 	recs := []Record{record("r0", 0), record("r1", 1), record("r2", 2)}
-	q.push(a, 100, recs, []int{10, 20, 30}) // frames at 100, 110, 130; end 160
-	q.push(b, 0, recs[:1], []int{10})
+	q.push(a, 100, recs, framesOf(10, 20, 30)) // frames at 100, 110, 130; end 160
+	q.push(b, 0, recs[:1], framesOf(10))
 
 	if _, _, ok := q.take(a, 90, 1000); ok {
 		t.Fatal("took an entry ahead of the read position")
@@ -44,14 +53,14 @@ func TestHotQueueBounded(t *testing.T) {
 	recs := make([]Record, hotMax+10)
 	sizes := make([]int, len(recs))
 	for i := range recs {
-		recs[i].RequestID, sizes[i] = strconv.Itoa(i), 1
+		recs[i].RequestID, sizes[i] = strconv.Itoa(i), frameHeader+1
 	}
-	q.push(seg, 0, recs, sizes)
+	q.push(seg, 0, recs, framesOf(sizes...))
 	if n := len(q.entries) - q.head; n != hotMax {
 		t.Fatalf("%d entries queued, cap %d", n, hotMax)
 	}
 	// The dropped tail is simply not there: the flusher reads it from disk.
-	if _, _, ok := q.take(seg, hotMax, 1<<30); ok {
+	if _, _, ok := q.take(seg, hotMax*(frameHeader+1), 1<<30); ok {
 		t.Fatal("took a dropped entry")
 	}
 }

@@ -234,11 +234,10 @@ type counters struct {
 }
 
 type appendReq struct {
-	buf   []byte
-	n     int
-	recs  []Record // normalised copies, for the flusher (see hotQueue)
-	sizes []int    // each record's frame length in buf
-	done  chan error
+	buf  []byte
+	n    int
+	recs []Record // normalised copies, for the flusher (see hotQueue)
+	done chan error
 }
 
 // New starts a Ledger on store, which it owns from then on (Close closes
@@ -316,7 +315,6 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 	now := l.opts.Now()
 	var buf []byte
 	norm := make([]Record, len(recs))
-	sizes := make([]int, len(recs))
 	for i := range recs {
 		r := &norm[i]
 		*r = recs[i]
@@ -330,11 +328,9 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		if len(payload) > maxFrame {
 			return fmt.Errorf("ledger: record %s is too large (%d bytes)", r.RequestID, len(payload))
 		}
-		n := len(buf)
 		buf = appendFrame(buf, payload)
-		sizes[i] = len(buf) - n
 	}
-	req := &appendReq{buf: buf, n: len(recs), recs: norm, sizes: sizes, done: make(chan error, 1)}
+	req := &appendReq{buf: buf, n: len(recs), recs: norm, done: make(chan error, 1)}
 	l.appendMu.RLock()
 	if l.closed {
 		l.appendMu.RUnlock()
@@ -434,7 +430,7 @@ func (l *Ledger) writeBatch(batch []*appendReq) error {
 	}
 	off := l.wseg.durable.Load() // only the writer advances it
 	for _, r := range batch {
-		l.hot.push(l.wseg, off, r.recs, r.sizes)
+		l.hot.push(l.wseg, off, r.recs, r.buf)
 		off += int64(len(r.buf))
 	}
 	l.wseg.durable.Add(int64(len(data)))

@@ -296,6 +296,18 @@ func TestContextDeadlineBoundsExchange(t *testing.T) {
 	})
 }
 
+// fetch posts to url through c and reads the whole answer; safe to call
+// from a goroutine (it only reports through t.Errorf).
+func fetch(t *testing.T, c *Client, url string) error {
+	in, err := c.Do(context.Background(), post(url))
+	if err != nil {
+		return err
+	}
+	_, err = io.ReadAll(in.Body)
+	closeBody(t, in)
+	return err
+}
+
 // TestBurstBeyondMaxConnsWaits: requests that find every connection busy
 // wait for one (up to ConnectTimeout) instead of failing at once; past
 // that wait they fail as unavailable, naming the cause.
@@ -305,12 +317,7 @@ func TestBurstBeyondMaxConnsWaits(t *testing.T) {
 	errs := make(chan error, 6)
 	for range 6 {
 		go func() {
-			in, err := c.Do(context.Background(), post(u.URL))
-			if err == nil {
-				_, err = io.ReadAll(in.Body)
-				closeBody(t, in)
-			}
-			errs <- err
+			errs <- fetch(t, c, u.URL)
 		}()
 	}
 	for range 6 {
@@ -325,12 +332,7 @@ func TestBurstBeyondMaxConnsWaits(t *testing.T) {
 	short := New(Config{MaxConns: 1, ConnectTimeout: 50 * time.Millisecond})
 	first := make(chan error, 1)
 	go func() {
-		in, err := short.Do(context.Background(), post(u.URL))
-		if err == nil {
-			_, err = io.ReadAll(in.Body)
-			closeBody(t, in)
-		}
-		first <- err
+		first <- fetch(t, short, u.URL)
 	}()
 	time.Sleep(20 * time.Millisecond) // the first request holds the only connection
 	_, err := short.Do(context.Background(), post(u.URL))
