@@ -23,11 +23,17 @@ func (s *nopStore) Close() error { return nil }
 
 // BenchmarkAppend is the cost on the request path: one record per call
 // from many goroutines (as concurrent requests finish), each call waiting
-// for its write and fsync (group commit shares them).
+// for its write and fsync (group commit shares them), or, with sync=50ms,
+// for its write alone (the spill is fsynced every 50 ms).
 func BenchmarkAppend(b *testing.B) {
-	for _, par := range []int{1, 16} {
-		b.Run(fmt.Sprintf("goroutines=%dxGOMAXPROCS", par), func(b *testing.B) {
-			l, err := New(&nopStore{}, Options{SpillDir: b.TempDir()})
+	for _, cfg := range []struct {
+		name string
+		sync time.Duration
+		par  int
+	}{{"each", 0, 1}, {"each", 0, 16}, {"50ms", 50 * time.Millisecond, 1}, {"50ms", 50 * time.Millisecond, 16}} {
+		par := cfg.par
+		b.Run(fmt.Sprintf("sync=%s/goroutines=%dxGOMAXPROCS", cfg.name, par), func(b *testing.B) {
+			l, err := New(&nopStore{}, Options{SpillDir: b.TempDir(), SyncInterval: cfg.sync})
 			if err != nil {
 				b.Fatal(err)
 			}

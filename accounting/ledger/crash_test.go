@@ -17,7 +17,11 @@ import (
 // crashEnv tells the test binary it runs as TestKill9's child, and where.
 const crashEnv = "AIGW_LEDGER_CRASH_CHILD_DIR"
 
+// crashSyncEnv is the child's SyncInterval ("" for fsync on every Append).
+const crashSyncEnv = "AIGW_LEDGER_CRASH_SYNC"
+
 func crashConfig(dir string) Config {
+	every, _ := time.ParseDuration(os.Getenv(crashSyncEnv))
 	return Config{
 		DSN: "sqlite:" + filepath.Join(dir, "aigw.db"),
 		Options: Options{
@@ -25,6 +29,7 @@ func crashConfig(dir string) Config {
 			FlushInterval: 2 * time.Millisecond,
 			FlushBatch:    100,
 			SegmentBytes:  256 << 10, // rotations happen during the run
+			SyncInterval:  every,
 		},
 	}
 }
@@ -69,6 +74,15 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	for _, sync := range []string{"", "20ms"} {
+		t.Run("sync="+sync, func(t *testing.T) {
+			t.Setenv(crashSyncEnv, sync)
+			testKill9(t)
+		})
+	}
+}
+
+func testKill9(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)

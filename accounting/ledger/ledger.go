@@ -5,9 +5,11 @@
 // # Path of a record
 //
 //	Append ──> spill writer ──> segment file, fsync ──> Append returns
+//	                 (or, with SyncInterval: write ──> Append returns;
+//	                  a syncer fsyncs every SyncInterval)
 //	                                   │
 //	                     flusher (every FlushInterval, or at FlushBatch
-//	                     records) reads the fsynced frames in batches
+//	                     records) takes the spilled frames in batches
 //	                                   │
 //	                                   v
 //	                     Store.Write (idempotent on request_id)
@@ -19,21 +21,27 @@
 // answered by the same fsync (group commit: no timer, so an idle ledger adds
 // no delay and a busy one shares each fsync among all the requests that
 // arrived while the previous one ran). When Append returns nil the records
-// are on disk.
+// are on disk. With Options.SyncInterval set, the writer answers after the
+// write alone and a syncer fsyncs the active segment every SyncInterval.
 //
 // # Durability window
 //
-// A record whose Append returned nil survives kill -9 and power loss: it is
-// in a fsynced spill segment until the store has committed it, and it is
-// replayed into the store at the next start (and, while the store is down,
-// kept and retried with backoff). The store deduplicates on request_id, so a
-// replay of something already stored changes nothing, rollups included.
+// A record whose Append returned nil survives kill -9: it is in a spill
+// segment until the store has committed it, and it is replayed into the
+// store at the next start (and, while the store is down, kept and retried
+// with backoff). With SyncInterval zero it also survives a power cut,
+// because the segment was fsynced before Append returned; with SyncInterval
+// set, a power cut (or a kernel crash) loses the records appended within
+// the last SyncInterval, plus an fsync in progress, that the store had not
+// yet committed. The store deduplicates on request_id, so a replay of
+// something already stored changes nothing, rollups included.
 //
-// The window is therefore exactly the time between the end of a request
-// and the return of its Append: at most one write and fsync already in
-// progress plus its own (BenchmarkAppend reports it: p50 0.3-0.6 ms, p99
-// 0.6-7 ms with 2 to 32 concurrent appenders on the development machine; it
-// grows with the disk's fsync latency). A caller that appends after it has
+// The window is therefore the time between the end of a request and the
+// return of its Append: with SyncInterval zero at most one write and fsync
+// already in progress plus its own (BenchmarkAppend reports it: p50
+// 0.3-0.6 ms, p99 0.6-7 ms with 2 to 32 concurrent appenders on the
+// development machine; it grows with the disk's fsync latency), with
+// SyncInterval one or two writes. A caller that appends after it has
 // finished answering the client can lose the records of answers that
 // completed within that time before a crash. A caller that must lose none
 // appends before sending the answer's last byte (the [DONE] of a stream)
@@ -88,6 +96,15 @@ type Options struct {
 	// waiting. FlushBatch is also the largest batch per Store.Write.
 	FlushInterval time.Duration
 	FlushBatch    int
+	// SyncInterval chooses what a returned Append promises. Zero (the
+	// default): the spill is fsynced before Append returns, so the record
+	// survives a power cut. Above zero: Append returns once its record is
+	// written to the spill file (in the page cache: it survives a kill -9
+	// or a panic of the process, not a power cut), and a background syncer
+	// fsyncs the spill every SyncInterval while there is something new. A
+	// power cut then loses at most the records appended in the last
+	// SyncInterval plus one fsync that the store had not yet committed.
+	SyncInterval time.Duration
 	// StoreTimeout bounds one Store.Write (default 30 s).
 	StoreTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff after a failed store write
@@ -104,6 +121,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// fsync syncs a spill file (default (*os.File).Sync); tests replace it
+	// to count, delay or fail fsyncs.
+	fsync func(*os.File) error
 }
 
 func (o *Options) defaults() {
@@ -139,6 +160,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.fsync == nil {
+		o.fsync = (*os.File).Sync
 	}
 }
 
@@ -193,6 +217,17 @@ type Ledger struct {
 	wsegOpened time.Time
 	wbuf       []byte
 
+	// Syncer state (SyncInterval > 0): the active segment's file, which
+	// the writer sets and clears under syncMu; the syncer holds syncMu
+	// while it fsyncs, so the writer never closes a file under a Sync.
+	// syncFailed asks the writer to abandon the active segment.
+	syncMu     sync.Mutex
+	sfile      *os.File
+	sseg       *segment
+	syncFailed atomic.Bool
+	stopSyncer chan struct{}
+	syncerDone chan struct{}
+
 	// Flusher state, owned by the flusher goroutine. rseg and roff, the
 	// position up to which the store holds everything, are written under
 	// segMu (Stats reads them).
@@ -219,14 +254,15 @@ type Ledger struct {
 	closeOnce   sync.Once
 	closeErr    error
 
-	pending atomic.Int64 // records fsynced but not yet in the store
+	pending atomic.Int64 // records spilled but not yet in the store
 	stats   counters
-	hot     hotQueue // writer -> flusher, records just fsynced
+	hot     hotQueue // writer -> flusher, records just spilled
 }
 
 type counters struct {
 	appended, flushed, expired, corrupt, storeErrors atomic.Uint64
 	fromMemory                                       atomic.Uint64 // records the flusher took from the hot queue
+	syncErrors                                       atomic.Uint64 // failed background fsyncs (SyncInterval > 0)
 	lastErrMu                                        sync.Mutex
 	lastErr                                          string
 	lastErrAt                                        time.Time
@@ -279,6 +315,8 @@ func New(store Store, opts Options) (*Ledger, error) {
 		writerDone:  make(chan struct{}),
 		flusherDone: make(chan struct{}),
 		prunerDone:  make(chan struct{}),
+		stopSyncer:  make(chan struct{}),
+		syncerDone:  make(chan struct{}),
 	}
 	if n := len(segs); n > 0 {
 		l.lastSeq = segs[n-1].seq
@@ -289,20 +327,21 @@ func New(store Store, opts Options) (*Ledger, error) {
 	l.pruneCtx, l.pruneCancel = context.WithCancel(context.Background())
 	l.stats.healthy.Store(true)
 	go l.writeLoop()
+	go l.syncLoop()
 	go l.flushLoop()
 	go l.pruneLoop()
 	return l, nil
 }
 
 // Append records recs durably: when it returns nil every record is in the
-// fsynced spill and will reach the store even if the process is killed
-// right after. It is safe for concurrent use and meant to be called once
+// spill (fsynced, unless Options.SyncInterval is set) and will reach the
+// store even if the process is killed right after. It is safe for concurrent use and meant to be called once
 // per finished request, from the request's Finish.
 //
 // Records are copied and normalised (UTC time to the microsecond, valid
 // UTF-8, bounded strings; a zero Time becomes now); a record without a
 // RequestID is refused. Append blocks for one write and one fsync shared
-// with concurrent callers; if ctx ends first it returns ctx's error, and the
+// with concurrent callers (for the write alone with SyncInterval); if ctx ends first it returns ctx's error, and the
 // records may or may not have been stored (a retry with the same request id
 // is harmless). Pass a context that outlives the client's connection (not
 // the request's own, which ends when the client goes away), with a timeout
@@ -395,7 +434,10 @@ func (l *Ledger) writeLoop() {
 
 // writeBatch appends the batch to the active segment and fsyncs it.
 func (l *Ledger) writeBatch(batch []*appendReq) error {
-	if l.wfile != nil && (l.wseg.durable.Load() >= l.opts.SegmentBytes || l.opts.Now().Sub(l.wsegOpened) >= l.opts.SegmentMaxAge) {
+	if l.wfile != nil && l.syncFailed.Swap(false) {
+		l.failActive()
+	}
+	if l.wfile != nil && (l.wseg.written.Load() >= l.opts.SegmentBytes || l.opts.Now().Sub(l.wsegOpened) >= l.opts.SegmentMaxAge) {
 		l.closeActive()
 	}
 	if l.wfile == nil {
@@ -421,19 +463,21 @@ func (l *Ledger) writeBatch(batch []*appendReq) error {
 		l.failActive()
 		return fmt.Errorf("ledger: spill write: %w", err)
 	}
-	if err := l.wfile.Sync(); err != nil {
-		// After a failed fsync the page cache cannot be trusted: abandon
-		// the segment (it is read up to its last good fsync) and start a
-		// new one for the next batch.
-		l.failActive()
-		return fmt.Errorf("ledger: spill fsync: %w", err)
+	if l.opts.SyncInterval <= 0 {
+		if err := l.opts.fsync(l.wfile); err != nil {
+			// After a failed fsync the page cache cannot be trusted:
+			// abandon the segment (it is read up to its last good fsync)
+			// and start a new one for the next batch.
+			l.failActive()
+			return fmt.Errorf("ledger: spill fsync: %w", err)
+		}
 	}
-	off := l.wseg.durable.Load() // only the writer advances it
+	off := l.wseg.written.Load() // only the writer advances it
 	for _, r := range batch {
 		l.hot.push(l.wseg, off, r.recs, r.buf)
 		off += int64(len(r.buf))
 	}
-	l.wseg.durable.Add(int64(len(data)))
+	l.wseg.written.Add(int64(len(data)))
 	l.stats.appended.Add(uint64(n))
 	if l.pending.Add(int64(n)) >= int64(l.opts.FlushBatch) {
 		l.kick()
@@ -465,6 +509,11 @@ func (l *Ledger) openSegment() error {
 	l.lastSeq = seq
 	l.segMu.Unlock()
 	l.wfile, l.wseg, l.wsegOpened = f, s, l.opts.Now()
+	if l.opts.SyncInterval > 0 {
+		l.syncMu.Lock()
+		l.sfile, l.sseg = f, s
+		l.syncMu.Unlock()
+	}
 	return nil
 }
 
@@ -472,6 +521,16 @@ func (l *Ledger) openSegment() error {
 func (l *Ledger) closeActive() {
 	if l.wfile == nil {
 		return
+	}
+	if l.opts.SyncInterval > 0 {
+		// The syncer lets go of the file; what it had not fsynced yet is
+		// fsynced here, before the segment counts as closed.
+		l.syncMu.Lock()
+		l.sfile, l.sseg = nil, nil
+		l.syncMu.Unlock()
+		if err := l.opts.fsync(l.wfile); err != nil {
+			l.log.Error("ledger: spill fsync at rotation", "path", l.wseg.path, "error", err)
+		}
 	}
 	if err := l.wfile.Close(); err != nil {
 		l.log.Warn("ledger: closing spill segment", "path", l.wseg.path, "error", err)
@@ -483,6 +542,11 @@ func (l *Ledger) closeActive() {
 // failActive abandons the active segment after a write or fsync error.
 func (l *Ledger) failActive() {
 	l.log.Error("ledger: spill segment failed; starting a new one", "path", l.wseg.path)
+	if l.opts.SyncInterval > 0 {
+		l.syncMu.Lock()
+		l.sfile, l.sseg = nil, nil
+		l.syncMu.Unlock()
+	}
 	l.wfile.Close()
 	l.wseg.closed.Store(true)
 	l.wfile, l.wseg = nil, nil
@@ -624,7 +688,7 @@ func (l *Ledger) readBatch() error {
 		// closes a segment, so a closed segment's durable is final. The
 		// other order could miss frames written between the two loads.
 		closed := seg.closed.Load()
-		limit := seg.durable.Load()
+		limit := seg.written.Load()
 		if off < limit {
 			recs, end, bad, err := l.readFrames(seg, off, limit, l.opts.FlushBatch-len(l.batch))
 			if err != nil {
@@ -786,7 +850,7 @@ func (l *Ledger) removeConsumed() {
 		if l.rseg != nil && s.seq < l.rseg.seq {
 			consumed = true
 		}
-		if s == l.rseg && s.closed.Load() && l.roff >= s.durable.Load() {
+		if s == l.rseg && s.closed.Load() && l.roff >= s.written.Load() {
 			consumed = true
 		}
 		if consumed {
@@ -880,6 +944,10 @@ func (l *Ledger) close(ctx context.Context) error {
 		// running rather than closed under a write in progress.
 		return fmt.Errorf("ledger: spill writer did not finish: %w", ctx.Err())
 	}
+	// The writer fsynced and closed the last segment; the syncer has
+	// nothing left.
+	close(l.stopSyncer)
+	<-l.syncerDone
 
 	l.pruneCancel()
 	<-l.prunerDone
@@ -915,13 +983,13 @@ func (l *Ledger) close(ctx context.Context) error {
 	return err
 }
 
-// spillLeft returns the durable bytes not yet in the store.
+// spillLeft returns the spilled bytes not yet in the store.
 func (l *Ledger) spillLeft() int64 {
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
 	var n int64
 	for _, s := range l.segs {
-		n += s.durable.Load()
+		n += s.written.Load()
 		if s == l.rseg {
 			n -= l.roff
 		}
@@ -931,12 +999,12 @@ func (l *Ledger) spillLeft() int64 {
 
 // Stats is a snapshot of the ledger's counters, for metrics and readiness.
 type Stats struct {
-	// Appended counts records fsynced into the spill since start; Flushed
+	// Appended counts records written into the spill since start; Flushed
 	// those the store acknowledged (replays included); Expired replayed
 	// records skipped for being older than retention; Corrupt spill frames
 	// that could not be read.
 	Appended, Flushed, Expired, Corrupt uint64
-	// SpillBytes is the durable spill not yet in the store; SpillSegments
+	// SpillBytes is the written spill not yet in the store; SpillSegments
 	// the number of segment files.
 	SpillBytes    int64
 	SpillSegments int
@@ -947,6 +1015,9 @@ type Stats struct {
 	StoreErrors      uint64
 	LastStoreError   string
 	LastStoreErrorAt time.Time
+	// SyncErrors counts failed background fsyncs of the spill
+	// (SyncInterval > 0); each abandons the segment it was syncing.
+	SyncErrors uint64
 }
 
 // Stats returns current counters. It is cheap and safe to call at any
@@ -959,6 +1030,7 @@ func (l *Ledger) Stats() Stats {
 		Corrupt:      l.stats.corrupt.Load(),
 		StoreHealthy: l.stats.healthy.Load(),
 		StoreErrors:  l.stats.storeErrors.Load(),
+		SyncErrors:   l.stats.syncErrors.Load(),
 	}
 	l.segMu.Lock()
 	s.SpillSegments = len(l.segs)

@@ -94,10 +94,11 @@ func readFrame(r *bufio.Reader, buf []byte) ([]byte, int, error) {
 type segment struct {
 	seq  uint64
 	path string
-	// durable is the length known to hold whole, fsynced frames: advanced
-	// by the writer after each fsync; for a segment found at start, the
-	// file's size (reading stops at the first invalid frame anyway).
-	durable atomic.Int64
+	// written is the length known to hold whole frames: advanced by the
+	// writer after each batch's write (and its fsync, unless the ledger
+	// syncs on an interval); for a segment found at start, the file's size
+	// (reading stops at the first invalid frame anyway).
+	written atomic.Int64
 	// closed is set once nothing more will be appended.
 	closed atomic.Bool
 	// recovered marks a segment left by an earlier process.
@@ -128,7 +129,7 @@ func listSegments(dir string) ([]*segment, error) {
 			return nil, err
 		}
 		s := &segment{seq: seq, path: filepath.Join(dir, name), recovered: true}
-		s.durable.Store(info.Size())
+		s.written.Store(info.Size())
 		s.closed.Store(true)
 		segs = append(segs, s)
 	}

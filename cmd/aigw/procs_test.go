@@ -3,6 +3,7 @@ package main
 import (
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestEnsureProcs(t *testing.T) {
@@ -20,5 +21,18 @@ func TestEnsureProcs(t *testing.T) {
 	runtime.GOMAXPROCS(3)
 	if n, raised := ensureProcs(unset); raised || n != 3 {
 		t.Fatalf("3 Ps changed: %d %v", n, raised)
+	}
+}
+
+func TestParseLedgerSync(t *testing.T) {
+	for in, want := range map[string]time.Duration{"always": 0, "50ms": 50 * time.Millisecond, "1s": time.Second} {
+		if got, err := parseLedgerSync(in); err != nil || got != want {
+			t.Errorf("parseLedgerSync(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "never", "0", "-1s", "500us", "2m"} {
+		if _, err := parseLedgerSync(in); err == nil {
+			t.Errorf("parseLedgerSync(%q) accepted", in)
+		}
 	}
 }

@@ -42,6 +42,14 @@ type bootstrap struct {
 	// directory (default: next to a SQLite file, else ./data/spill).
 	LedgerDSN   string
 	LedgerSpill string
+	// LedgerSync is when the spill is fsynced: "always" (before a request's
+	// answer ends: its record survives a power cut) or an interval such as
+	// "50ms" (the answer waits for the write only: its record survives a
+	// crash of the process, and a power cut loses at most the last
+	// interval's records that the store had not committed yet).
+	LedgerSync string
+	// LedgerFlush is how often spilled records are written to the store.
+	LedgerFlush time.Duration
 	// RedisURL, when set, keeps rate limits and quotas in Redis, shared
 	// by every replica (redis://[:password@]host:port/db, rediss:// for
 	// TLS). Empty: in process.
@@ -78,6 +86,8 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 				RedisURL:       v.GetString("redis-url"),
 				LedgerDSN:      v.GetString("ledger-dsn"),
 				LedgerSpill:    v.GetString("ledger-spill"),
+				LedgerSync:     v.GetString("ledger-sync"),
+				LedgerFlush:    v.GetDuration("ledger-flush-interval"),
 				RedisTimeout:   v.GetDuration("redis-timeout"),
 				Replicas:       v.GetInt("replicas"),
 			}
@@ -94,6 +104,8 @@ func serveCmd(ctx context.Context, lookupEnv configs.Env) *cobra.Command {
 	f.String("debug-listen", "", "optional address for Go's pprof profiles, e.g. 127.0.0.1:6060; off when empty (env AIGW_DEBUG_LISTEN)")
 	f.String("ledger-dsn", ledger.DefaultDSN, "usage ledger: sqlite:PATH or postgres://...; none to keep no records (env AIGW_LEDGER_DSN)")
 	f.String("ledger-spill", "", "the ledger's local spill directory, one per replica (default: beside the SQLite file, or ./data/spill) (env AIGW_LEDGER_SPILL)")
+	f.String("ledger-sync", defaultLedgerSync, "when the ledger's spill is fsynced: always (before each answer ends; survives a power cut) or an interval like 50ms (answers wait for the write only; survives a process crash) (env AIGW_LEDGER_SYNC)")
+	f.Duration("ledger-flush-interval", 200*time.Millisecond, "how often spilled usage records are written to the store, in one transaction (env AIGW_LEDGER_FLUSH_INTERVAL)")
 	f.String("redis-url", "", "Redis for rate limits, quotas and budgets shared by replicas, e.g. redis://127.0.0.1:6379/0; in process when empty (env AIGW_REDIS_URL)")
 	f.Duration("redis-timeout", quota.DefaultRedisTimeout, "bound on one Redis call (env AIGW_REDIS_TIMEOUT)")
 	f.Int("replicas", 1, "gateway replicas sharing Redis: each enforces 1/replicas of a limit while Redis is down (env AIGW_REPLICAS)")
@@ -237,6 +249,10 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 func openLedger(ctx context.Context, b bootstrap, log *slog.Logger) (*ledger.Ledger, error) {
 	dsn := b.LedgerDSN
 	spill := b.LedgerSpill
+	syncEvery, err := parseLedgerSync(b.LedgerSync)
+	if err != nil {
+		return nil, err
+	}
 	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		dir := filepath.Dir(path)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -249,11 +265,11 @@ func openLedger(ctx context.Context, b bootstrap, log *slog.Logger) (*ledger.Led
 	if spill == "" {
 		spill = filepath.Join("data", "spill")
 	}
-	led, err := ledger.Open(ctx, ledger.Config{DSN: dsn, Options: ledger.Options{SpillDir: spill, Logger: log}})
+	led, err := ledger.Open(ctx, ledger.Config{DSN: dsn, Options: ledger.Options{SpillDir: spill, SyncInterval: syncEvery, FlushInterval: b.LedgerFlush, Logger: log}})
 	if err != nil {
 		return nil, err // names the store, its DSN redacted
 	}
-	log.Info("usage ledger", "store", ledger.RedactDSN(dsn), "spill", spill)
+	log.Info("usage ledger", "store", ledger.RedactDSN(dsn), "spill", spill, "sync", b.LedgerSync)
 	return led, nil
 }
 
@@ -264,4 +280,21 @@ func shippedPrices() (*prices.Table, error) {
 		return nil, fmt.Errorf("price table: %w", err)
 	}
 	return t, nil
+}
+
+// defaultLedgerSync is --ledger-sync's default.
+const defaultLedgerSync = "50ms"
+
+// parseLedgerSync turns --ledger-sync into ledger.Options.SyncInterval:
+// "always" is zero (fsync before every Append returns), a positive
+// duration up to a minute is the background fsync interval.
+func parseLedgerSync(s string) (time.Duration, error) {
+	if s == "always" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Millisecond || d > time.Minute {
+		return 0, fmt.Errorf("ledger sync %q: want always or an interval between 1ms and 1m, like 50ms", s)
+	}
+	return d, nil
 }
