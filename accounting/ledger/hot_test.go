@@ -30,7 +30,7 @@ func TestHotQueueTakesOnlyAtPosition(t *testing.T) {
 		t.Fatal("took an entry ahead of the read position")
 	}
 	if _, _, ok := q.take(a, 100, 105); ok {
-		t.Fatal("took a frame that ends past the durable limit")
+		t.Fatal("took a frame that ends past the written limit")
 	}
 	// Position 110: the frame at 100 was read from disk; it is skipped.
 	r, n, ok := q.take(a, 110, 1000)

@@ -335,14 +335,16 @@ func New(store Store, opts Options) (*Ledger, error) {
 
 // Append records recs durably: when it returns nil every record is in the
 // spill (fsynced, unless Options.SyncInterval is set) and will reach the
-// store even if the process is killed right after. It is safe for concurrent use and meant to be called once
-// per finished request, from the request's Finish.
+// store even if the process is killed right after. It is safe for
+// concurrent use and meant to be called once per finished request, from
+// the request's Finish.
 //
 // Records are copied and normalised (UTC time to the microsecond, valid
 // UTF-8, bounded strings; a zero Time becomes now); a record without a
 // RequestID is refused. Append blocks for one write and one fsync shared
-// with concurrent callers (for the write alone with SyncInterval); if ctx ends first it returns ctx's error, and the
-// records may or may not have been stored (a retry with the same request id
+// with concurrent callers (for the write alone with SyncInterval); if ctx
+// ends first it returns ctx's error, and the records may or may not have
+// been stored (a retry with the same request id
 // is harmless). Pass a context that outlives the client's connection (not
 // the request's own, which ends when the client goes away), with a timeout
 // of a few seconds in case the disk stalls. After Close it returns
@@ -432,7 +434,8 @@ func (l *Ledger) writeLoop() {
 	}
 }
 
-// writeBatch appends the batch to the active segment and fsyncs it.
+// writeBatch appends the batch to the active segment and, unless the
+// ledger syncs on an interval, fsyncs it.
 func (l *Ledger) writeBatch(batch []*appendReq) error {
 	if l.wfile != nil && l.syncFailed.Swap(false) {
 		l.failActive()
@@ -509,11 +512,7 @@ func (l *Ledger) openSegment() error {
 	l.lastSeq = seq
 	l.segMu.Unlock()
 	l.wfile, l.wseg, l.wsegOpened = f, s, l.opts.Now()
-	if l.opts.SyncInterval > 0 {
-		l.syncMu.Lock()
-		l.sfile, l.sseg = f, s
-		l.syncMu.Unlock()
-	}
+	l.setSyncTarget(f, s)
 	return nil
 }
 
@@ -525,9 +524,7 @@ func (l *Ledger) closeActive() {
 	if l.opts.SyncInterval > 0 {
 		// The syncer lets go of the file; what it had not fsynced yet is
 		// fsynced here, before the segment counts as closed.
-		l.syncMu.Lock()
-		l.sfile, l.sseg = nil, nil
-		l.syncMu.Unlock()
+		l.setSyncTarget(nil, nil)
 		if err := l.opts.fsync(l.wfile); err != nil {
 			l.log.Error("ledger: spill fsync at rotation", "path", l.wseg.path, "error", err)
 		}
@@ -542,11 +539,7 @@ func (l *Ledger) closeActive() {
 // failActive abandons the active segment after a write or fsync error.
 func (l *Ledger) failActive() {
 	l.log.Error("ledger: spill segment failed; starting a new one", "path", l.wseg.path)
-	if l.opts.SyncInterval > 0 {
-		l.syncMu.Lock()
-		l.sfile, l.sseg = nil, nil
-		l.syncMu.Unlock()
-	}
+	l.setSyncTarget(nil, nil)
 	l.wfile.Close()
 	l.wseg.closed.Store(true)
 	l.wfile, l.wseg = nil, nil
@@ -684,8 +677,8 @@ func (l *Ledger) readBatch() error {
 				break
 			}
 		}
-		// Load closed before durable: the writer advances durable before it
-		// closes a segment, so a closed segment's durable is final. The
+		// Load closed before written: the writer advances written before it
+		// closes a segment, so a closed segment's written is final. The
 		// other order could miss frames written between the two loads.
 		closed := seg.closed.Load()
 		limit := seg.written.Load()

@@ -1,6 +1,9 @@
 package ledger
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // syncLoop is the spill syncer of a ledger with SyncInterval > 0: every
 // interval it fsyncs the active segment if the writer has written to it
@@ -44,4 +47,13 @@ func (l *Ledger) syncLoop() {
 		}
 		synced, syncedTo = seg, to
 	}
+}
+
+// setSyncTarget hands the syncer the active segment's file (nil: none).
+// The writer calls it when it opens, closes or abandons a segment; it
+// waits for an fsync in progress, so the file is never closed under one.
+func (l *Ledger) setSyncTarget(f *os.File, s *segment) {
+	l.syncMu.Lock()
+	l.sfile, l.sseg = f, s
+	l.syncMu.Unlock()
 }
