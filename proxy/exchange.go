@@ -180,6 +180,8 @@ func (x *exchange) finish(status int, err *llm.Error) {
 	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
+	// Durations are whole microseconds: slog's JSON handler writes a float
+	// through encoding/json, which cost more than the rest of the line.
 	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
 		slog.String("request_id", x.id),
@@ -188,7 +190,7 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		slog.Int("status", status),
 		slog.String("outcome", outcome),
 		slog.Bool("stream", x.stream),
-		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("duration_us", elapsed.Microseconds()),
 	)
 	if x.principal != nil {
 		attrs = append(attrs, slog.String("org", x.principal.Org), slog.String("key_id", x.principal.KeyID))
@@ -196,10 +198,10 @@ func (x *exchange) finish(status int, err *llm.Error) {
 	if provider != "" {
 		attrs = append(attrs, slog.String("provider", provider), slog.String("upstream_model", x.target.Model),
 			slog.Int("attempts", x.attempts),
-			slog.Float64("upstream_ttfb_ms", float64(x.upstreamTTFB.Microseconds())/1000))
+			slog.Int64("upstream_ttfb_us", x.upstreamTTFB.Microseconds()))
 	}
 	if x.firstToken > 0 {
-		attrs = append(attrs, slog.Float64("ttft_ms", float64(x.firstToken.Microseconds())/1000))
+		attrs = append(attrs, slog.Int64("ttft_us", x.firstToken.Microseconds()))
 	}
 	if x.haveUsage {
 		attrs = append(attrs, slog.Int("prompt_tokens", x.usage.PromptTokens),

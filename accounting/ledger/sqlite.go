@@ -165,10 +165,46 @@ func sqliteBuckets(t time.Time) [3]string {
 
 type rollupKey struct{ bucket, org, model string }
 
-var (
-	sqliteInsert = `INSERT INTO usage_records (` + strings.Join(recordColumns, ", ") + `) VALUES (` +
-		strings.TrimSuffix(strings.Repeat("?, ", len(recordColumns)), ", ") + `) ON CONFLICT (request_id) DO NOTHING`
-)
+// sqliteRollups sums one batch's rollup increments per table and key.
+type sqliteRollups struct {
+	by [3]map[rollupKey]*rollup // minute, hour, day: rollupTables' order
+	// The buckets of the last minute seen: a batch's records mostly share
+	// one, so the three bucket names are formatted once per minute, not
+	// once per record.
+	minute  time.Time
+	buckets [3]string
+}
+
+func newSQLiteRollups() *sqliteRollups {
+	s := &sqliteRollups{}
+	for i := range s.by {
+		s.by[i] = make(map[rollupKey]*rollup)
+	}
+	return s
+}
+
+// add counts r, a record the batch inserted.
+func (s *sqliteRollups) add(r *Record) {
+	if m := r.Time.UTC().Truncate(time.Minute); !m.Equal(s.minute) || s.buckets[0] == "" {
+		s.minute, s.buckets = m, sqliteBuckets(m)
+	}
+	inc := rollupOf(r)
+	for j, b := range s.buckets {
+		k := rollupKey{b, r.Org, r.ModelAlias}
+		if sum := s.by[j][k]; sum != nil {
+			sum.add(inc)
+		} else {
+			v := inc
+			s.by[j][k] = &v
+		}
+	}
+}
+
+// sqliteInsert stores one record unless its id is already stored. One row
+// per statement: a multi-row INSERT measured slower, since SQLite then
+// keeps a statement journal for it.
+var sqliteInsert = `INSERT INTO usage_records (` + strings.Join(recordColumns, ", ") + `) VALUES (` +
+	strings.TrimSuffix(strings.Repeat("?, ", len(recordColumns)), ", ") + `) ON CONFLICT (request_id) DO NOTHING`
 
 func sqliteRollupUpsert(table string) string {
 	set := make([]string, len(rollupColumns))
@@ -191,44 +227,33 @@ func (s *SQLite) Write(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("ledger: sqlite: %w", err)
 	}
 	defer tx.Rollback()
+	sums := newSQLiteRollups()
 	ins, err := tx.PrepareContext(ctx, sqliteInsert)
 	if err != nil {
 		return fmt.Errorf("ledger: sqlite: %w", err)
 	}
 	defer ins.Close()
-	sums := make([]map[rollupKey]*rollup, len(rollupTables))
-	for i := range sums {
-		sums[i] = make(map[rollupKey]*rollup)
-	}
+	args := make([]any, 0, len(recordColumns))
 	for i := range recs {
 		r := &recs[i]
-		res, err := ins.ExecContext(ctx, rowValues(r, sqliteTimeValue, sqliteBool)...)
+		res, err := ins.ExecContext(ctx, appendRowValues(args[:0], r, sqliteTimeValue, sqliteBool)...)
 		if err != nil {
 			return fmt.Errorf("ledger: sqlite insert %s: %w", r.RequestID, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			continue // already stored
 		}
-		inc := rollupOf(r)
-		for j, b := range sqliteBuckets(r.Time) {
-			k := rollupKey{b, r.Org, r.ModelAlias}
-			if sum := sums[j][k]; sum != nil {
-				sum.add(inc)
-			} else {
-				v := inc
-				sums[j][k] = &v
-			}
-		}
+		sums.add(r)
 	}
 	for j, t := range rollupTables {
-		if len(sums[j]) == 0 {
+		if len(sums.by[j]) == 0 {
 			continue
 		}
 		up, err := tx.PrepareContext(ctx, sqliteRollupUpsert(t.name))
 		if err != nil {
 			return fmt.Errorf("ledger: sqlite: %w", err)
 		}
-		for k, v := range sums[j] {
+		for k, v := range sums.by[j] {
 			args := make([]any, 0, 3+len(v))
 			args = append(args, k.bucket, k.org, k.model)
 			for _, x := range v {

@@ -139,7 +139,13 @@ var recordColumns = []string{
 // store (SQLite stores text, PostgreSQL timestamptz) and boolValue a
 // boolean.
 func rowValues(r *Record, timeValue func(time.Time) any, boolValue func(bool) any) []any {
-	return []any{
+	return appendRowValues(make([]any, 0, len(recordColumns)), r, timeValue, boolValue)
+}
+
+// appendRowValues appends r's column values to dst, as rowValues returns
+// them.
+func appendRowValues(dst []any, r *Record, timeValue func(time.Time) any, boolValue func(bool) any) []any {
+	return append(dst,
 		r.RequestID, timeValue(r.Time), r.Org, r.KeyID, r.User, r.Endpoint,
 		r.ModelAlias, r.Provider, r.UpstreamModel, boolValue(r.Stream),
 		int64(r.PromptTokens), int64(r.CompletionTokens), int64(r.CachedTokens), int64(r.CacheWriteTokens),
@@ -149,7 +155,7 @@ func rowValues(r *Record, timeValue func(time.Time) any, boolValue func(bool) an
 		boolValue(r.CacheHit), int64(r.TokensSaved), r.Outcome, int64(r.Status), r.ErrorType, r.ErrorMessage,
 		r.UseCase, r.VendorType, r.WeddingDate, boolValue(r.WeddingRelated),
 		int64(r.CostSavedUSDMicros),
-	}
+	)
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
