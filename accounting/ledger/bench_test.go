@@ -67,18 +67,29 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkAppendEncode is the CPU part of Append alone: normalising,
-// encoding and framing one record.
+// encoding and framing one record, in the binary form Append writes and, as
+// the baseline, in the JSON form it wrote before.
 func BenchmarkAppendEncode(b *testing.B) {
 	r := record("enc-1", 1)
 	now := time.Now()
 	var buf []byte
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		c := r
-		c.normalize(now)
-		payload, _ := json.Marshal(&c)
-		buf = appendFrame(buf[:0], payload)
-	}
+	b.Run("form=binary", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c := r
+			c.normalize(now)
+			buf = appendRecordFrame(buf[:0], &c)
+		}
+	})
+	b.Run("form=json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c := r
+			c.normalize(now)
+			payload, _ := json.Marshal(&c)
+			buf = appendFrame(buf[:0], payload)
+		}
+	})
 }
 
 func benchmarkStoreWrite(b *testing.B, s Store) {

@@ -66,7 +66,6 @@ package ledger
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -362,14 +361,7 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		if err := r.normalize(now); err != nil {
 			return err
 		}
-		payload, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("ledger: encode %s: %w", r.RequestID, err)
-		}
-		if len(payload) > maxFrame {
-			return fmt.Errorf("ledger: record %s is too large (%d bytes)", r.RequestID, len(payload))
-		}
-		buf = appendFrame(buf, payload)
+		buf = appendRecordFrame(buf, r)
 	}
 	req := &appendReq{buf: buf, n: len(recs), recs: norm, done: make(chan error, 1)}
 	l.appendMu.RLock()
@@ -754,10 +746,9 @@ func (l *Ledger) readFrames(seg *segment, off, limit int64, max int) (recs []Rec
 			return recs, end, ferr, nil
 		}
 		l.scratch = payload[:0]
-		var rec Record
-		if jerr := json.Unmarshal(payload, &rec); jerr != nil || rec.RequestID == "" {
+		if rec, derr := decodeRecord(payload); derr != nil || rec.RequestID == "" {
 			l.stats.corrupt.Add(1)
-			l.log.Error("ledger: undecodable spill record skipped", "path", seg.path, "offset", end, "error", jerr)
+			l.log.Error("ledger: undecodable spill record skipped", "path", seg.path, "offset", end, "error", derr)
 		} else {
 			recs = append(recs, rec)
 		}

@@ -342,7 +342,10 @@ func TestSegmentsRotateAndAreRemoved(t *testing.T) {
 	q := sqliteQ{store}
 	dir := t.TempDir()
 	opts := fastOptions(dir)
-	opts.SegmentBytes = 4 << 10
+	opts.SegmentBytes = 1 << 10
+	sample := record("rot-00", 0)
+	sample.normalize(time.Now())
+	frame := len(appendRecordFrame(nil, &sample))
 	l, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -357,8 +360,8 @@ func TestSegmentsRotateAndAreRemoved(t *testing.T) {
 	l.segMu.Lock()
 	last := l.lastSeq
 	l.segMu.Unlock()
-	if last < 5 {
-		t.Errorf("only %d segments for 60 records of ~700 bytes with 4 KiB segments", last)
+	if want := uint64(60 * int64(frame) / opts.SegmentBytes / 2); last < want || want < 5 {
+		t.Errorf("%d segments for 60 records of %d bytes with 1 KiB segments, want at least %d (and 5)", last, frame, want)
 	}
 	closeLedger(t, l)
 }

@@ -21,7 +21,8 @@ import (
 //
 //	[4 bytes little-endian payload length][4 bytes CRC-32C of length+payload][payload]
 //
-// where the payload is one Record as JSON. A frame is valid only if its
+// where the payload is one Record (codec.go: binary, or JSON in segments
+// written before the binary form). A frame is valid only if its
 // length is within maxFrame and its checksum matches; reading stops at the
 // first invalid frame. A crash can leave a torn frame at the end of the
 // segment being written; it is never appended to again (every process start
@@ -46,6 +47,21 @@ func appendFrame(dst, payload []byte) []byte {
 	binary.LittleEndian.PutUint32(h[4:], crc)
 	dst = append(dst, h[:]...)
 	return append(dst, payload...)
+}
+
+// appendRecordFrame appends one frame holding r's binary form to dst,
+// encoding in place. A normalised record's bounded strings keep the frame
+// far below maxFrame.
+func appendRecordFrame(dst []byte, r *Record) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHeader)...)
+	dst = appendRecord(dst, r)
+	h := dst[start : start+frameHeader]
+	binary.LittleEndian.PutUint32(h[:4], uint32(len(dst)-start-frameHeader))
+	crc := crc32.Update(0, castagnoli, h[:4])
+	crc = crc32.Update(crc, castagnoli, dst[start+frameHeader:])
+	binary.LittleEndian.PutUint32(h[4:], crc)
+	return dst
 }
 
 // Frame read errors. errTorn is the expected end of a segment cut short by
