@@ -99,21 +99,29 @@ var gatewayCounters = []string{"aigw_requests_total", "aigw_tokens_total", "aigw
 
 // scrapeMetrics sums each of gatewayCounters over its series.
 func (gw *gatewayInfo) scrapeMetrics() {
+	if m, err := gw.scrape(gatewayCounters); err == nil {
+		gw.metrics = m
+	}
+}
+
+// scrape reads the gateway's /metrics and sums each of the named families
+// over its series; a family it does not expose is absent from the map.
+func (gw *gatewayInfo) scrape(names []string) (map[string]float64, error) {
 	hc := &http.Client{Timeout: 5 * time.Second}
 	resp, err := hc.Get("http://" + gw.adminAddr + "/metrics")
 	if err != nil {
-		return
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
 	}
-	gw.metrics = map[string]float64{}
+	m := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		for _, name := range gatewayCounters {
+		for _, name := range names {
 			rest, ok := strings.CutPrefix(line, name)
 			if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
 				continue
@@ -123,9 +131,38 @@ func (gw *gatewayInfo) scrapeMetrics() {
 				continue
 			}
 			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-				gw.metrics[name] += v
+				m[name] += v
 			}
 		}
+	}
+	return m, sc.Err()
+}
+
+// ledgerDrainLimit bounds how long the harness waits for the ledger.
+const ledgerDrainLimit = 60 * time.Second
+
+// waitLedger waits, after a load run, until the gateway's ledger has
+// stored everything it was given (aigw_ledger_backlog_bytes 0 and as many
+// records flushed as appended), and returns how long that took. Accounting
+// the gateway deferred past the run is then part of the run's CPU and
+// shows as a lag, rather than as throughput the gateway could not sustain.
+// A gateway without the ledger metrics returns at once.
+func (gw *gatewayInfo) waitLedger() (time.Duration, error) {
+	names := []string{"aigw_ledger_backlog_bytes", "aigw_ledger_records_appended_total", "aigw_ledger_records_flushed_total"}
+	start := time.Now()
+	for {
+		m, err := gw.scrape(names)
+		if err != nil {
+			return time.Since(start), err
+		}
+		backlog, ok := m[names[0]]
+		if !ok || (backlog == 0 && m[names[2]] >= m[names[1]]) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > ledgerDrainLimit {
+			return time.Since(start), fmt.Errorf("ledger still %.0f bytes behind after %s", backlog, ledgerDrainLimit)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -168,6 +168,9 @@ type target struct {
 	id, name string
 	proc     *child
 	proxy    bool // the proxy under test: its CPU time is measured
+	// settle, when set, waits after each load run for work the target
+	// deferred (aigw's ledger) and returns how long it took.
+	settle func() (time.Duration, error)
 }
 
 func orchestrate(o options) error {
@@ -263,7 +266,7 @@ func orchestrate(o options) error {
 			gw.skipped = err.Error()
 			keepDir = true
 		} else {
-			targets = append(targets, &target{id: "c", name: "aigw", proc: c, proxy: true})
+			targets = append(targets, &target{id: "c", name: "aigw", proc: c, proxy: true, settle: gw.waitLedger})
 		}
 	}
 	if gw.skipped != "" {
@@ -375,7 +378,10 @@ func parseScenarios(s string) ([]string, error) {
 type run struct {
 	loadResult
 	Elapsed  time.Duration // wall time of the load child
-	ProxyCPU time.Duration // CPU time the proxy under test used meanwhile
+	ProxyCPU time.Duration // CPU time the proxy under test used meanwhile, and while it settled
+	// Settle is how long the target took after the load to finish work it
+	// had deferred (aigw: storing the ledger's backlog).
+	Settle time.Duration
 }
 
 func (r run) summary() string {
@@ -391,8 +397,11 @@ func (r run) summary() string {
 		s = fmt.Sprintf("ttfb p50 %s p99 %s, total p50 %s p99 %s", us(r.TTFB.P50), us(r.TTFB.P99), us(r.Total.P50), us(r.Total.P99))
 	}
 	if r.ProxyCPU > 0 && r.TotalDone > 0 {
-		s += fmt.Sprintf("  proxy cpu %3.0f%% %5.1f µs/req", 100*r.ProxyCPU.Seconds()/r.Elapsed.Seconds(),
+		s += fmt.Sprintf("  proxy cpu %3.0f%% %5.1f µs/req", cpuBusy(r),
 			float64(r.ProxyCPU.Microseconds())/float64(r.TotalDone))
+	}
+	if r.Settle > 0 {
+		s += fmt.Sprintf("  settled in %s", r.Settle.Round(time.Millisecond))
 	}
 	if r.Errors > 0 || r.Unsent > 0 {
 		s += fmt.Sprintf("  ERRORS %d unsent %d", r.Errors, r.Unsent)
@@ -422,6 +431,13 @@ func loadRun(p *procs, o options, mode string, t *target) (run, error) {
 		return run{}, fmt.Errorf("load generator: %w", err)
 	}
 	r := run{Elapsed: time.Since(start)}
+	if t.settle != nil {
+		d, err := t.settle()
+		if err != nil {
+			return run{}, fmt.Errorf("%s after the load: %w", t.name, err)
+		}
+		r.Settle = d
+	}
 	if t.proxy {
 		if cpu1, err := cpuTime(pid); err == nil {
 			r.ProxyCPU = cpu1 - cpu0

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -142,7 +143,7 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 		}
 		return pol, err
 	}
-	opts := proxy.Options{Version: version, Logger: log}
+	opts := proxy.Options{Version: version, Logger: log, Registry: prometheus.NewRegistry()}
 	table, err := shippedPrices()
 	if err != nil {
 		return err
@@ -163,6 +164,7 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 			}
 		}()
 		opts.Ledger = led
+		opts.Registry.MustRegister(newLedgerCollector(led))
 		opts.BudgetSeed = led // a restart resumes each budget period's spend from the ledger
 	}
 	if b.RedisURL != "" {
