@@ -21,24 +21,28 @@ const drainFactor = 4
 // The returned slice is owned by the request and valid until the handler
 // returns.
 func readBody(ctx *fasthttp.RequestCtx, limit int64) ([]byte, *llm.Error) {
-	tooLarge := &llm.Error{Kind: llm.KindTooLarge, Code: "request_too_large",
-		Msg: "Request body is larger than the gateway's limit of " + strconv.FormatInt(limit, 10) + " bytes."}
+	tooLarge := func() *llm.Error {
+		return &llm.Error{Kind: llm.KindTooLarge, Code: "request_too_large",
+			Msg: "Request body is larger than the gateway's limit of " + strconv.FormatInt(limit, 10) + " bytes."}
+	}
 	cl := int64(ctx.Request.Header.ContentLength())
 	r := ctx.RequestBodyStream()
 	if r == nil {
 		b := ctx.Request.Body()
 		if int64(len(b)) > limit {
-			return nil, tooLarge
+			return nil, tooLarge()
 		}
 		return b, nil
 	}
 	if cl > limit {
 		drain(ctx, r, cl, limit)
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	var buf bytes.Buffer
 	if cl > 0 {
-		buf.Grow(int(cl))
+		// ReadFrom wants MinRead bytes free before each read, the one that
+		// finds the end included: room for exactly cl would grow again.
+		buf.Grow(int(cl) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
@@ -46,7 +50,7 @@ func readBody(ctx *fasthttp.RequestCtx, limit int64) ([]byte, *llm.Error) {
 	}
 	if n > limit {
 		drain(ctx, r, -1, limit)
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	return buf.Bytes(), nil
 }

@@ -235,6 +235,7 @@ type Ledger struct {
 	rfile    *os.File
 	rfileSeg *segment
 	batch    []Record
+	frames   []Record // readFrames' scratch, reused from batch to batch
 	bseg     *segment // position after the pending batch
 	boff     int64
 	scratch  []byte
@@ -353,7 +354,7 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	now := l.opts.Now()
-	var buf []byte
+	buf := make([]byte, 0, frameSizeHint*len(recs))
 	norm := make([]Record, len(recs))
 	for i := range recs {
 		r := &norm[i]
@@ -383,6 +384,10 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		return ctx.Err()
 	}
 }
+
+// frameSizeHint is room for a typical record's frame (a few hundred bytes),
+// so that encoding one does not grow its buffer step by step.
+const frameSizeHint = 512
 
 // maxWriteBatch bounds the bytes one write gathers.
 const maxWriteBatch = 4 << 20
@@ -675,16 +680,20 @@ func (l *Ledger) readBatch() error {
 		closed := seg.closed.Load()
 		limit := seg.written.Load()
 		if off < limit {
-			recs, end, bad, err := l.readFrames(seg, off, limit, l.opts.FlushBatch-len(l.batch))
+			recs, end, bad, err := l.readFrames(l.frames[:0], seg, off, limit, l.opts.FlushBatch-len(l.batch))
+			if err == nil {
+				for i := range recs {
+					if !cutoff.IsZero() && recs[i].Time.Before(cutoff) {
+						l.stats.expired.Add(1)
+						continue
+					}
+					l.batch = append(l.batch, recs[i])
+				}
+			}
+			clear(recs)
+			l.frames = recs[:0]
 			if err != nil {
 				return err
-			}
-			for i := range recs {
-				if !cutoff.IsZero() && recs[i].Time.Before(cutoff) {
-					l.stats.expired.Add(1)
-					continue
-				}
-				l.batch = append(l.batch, recs[i])
 			}
 			off = end
 			if bad != nil {
@@ -712,12 +721,14 @@ func (l *Ledger) readBatch() error {
 	return nil
 }
 
-// readFrames decodes up to max records of seg between off and limit. bad
-// is set when an invalid frame ends the readable part of the segment.
-func (l *Ledger) readFrames(seg *segment, off, limit int64, max int) (recs []Record, end int64, bad error, err error) {
+// readFrames appends to recs up to max records of seg between off and
+// limit. bad is set when an invalid frame ends the readable part of the
+// segment.
+func (l *Ledger) readFrames(recs []Record, seg *segment, off, limit int64, max int) (_ []Record, end int64, bad error, err error) {
 	var r *bufio.Reader // reading the spill at rpos
 	var rpos int64
 	end = off
+	max += len(recs)
 	for len(recs) < max && end < limit {
 		if rec, n, ok := l.hot.take(seg, end, limit); ok {
 			l.stats.fromMemory.Add(1)

@@ -353,8 +353,8 @@ func (g *Gate) priorityActive(p *orgPlan, org string, now time.Time) bool {
 // attempt makes one decision at now. Refused, it returns a nil Hold and
 // the decision; err is for a backend that could not decide.
 func (g *Gate) attempt(ctx context.Context, p *orgPlan, s Subject, need Need, now time.Time) (*Hold, Decision, error) {
-	h := &Hold{l: g.l, org: s.Org}
-	b := &h.b
+	h := &Hold{l: g.l, org: s.Org, b: &batch{}}
+	b := h.b
 	b.org, b.now, b.fail = p.prefix, now.UnixMicro(), p.pol.FailMode
 	day := p.dayAt(now)
 	org, mult := day.limits, day.mult

@@ -16,9 +16,12 @@ import (
 // away still gets its refund) but is bounded by the backend's timeout. A
 // Hold may be settled from any goroutine.
 type Hold struct {
-	l        *Limiter
-	org      string
-	b        batch
+	l   *Limiter
+	org string
+	// b is the take's rules and state; nil for an org without a plan, so
+	// that the common unlimited admission is one small allocation rather
+	// than one the size of a batch (about 2 KiB).
+	b        *batch
 	d        Decision
 	consumed uint16 // rules the take consumed
 	settled  atomic.Bool
@@ -88,7 +91,7 @@ func (h *Hold) Release(ctx context.Context) error {
 
 func (h *Hold) adjust(ctx context.Context, delta *[maxRules]int64, refund bool) error {
 	h.b.now = h.l.clock.Now().UnixMicro()
-	err := h.l.backend.adjust(context.WithoutCancel(ctx), &h.b, delta)
+	err := h.l.backend.adjust(context.WithoutCancel(ctx), h.b, delta)
 	if refund {
 		h.l.kick(h.org)
 	}

@@ -33,6 +33,10 @@ type watchConn struct {
 	// a plain io.EOF; the stream body checks eof to tell that from the end.
 	// Atomic because a stream's Close may race with a Read (see streamBody).
 	eof atomic.Bool
+	// local is what LocalAddr returns, made on its first call: fasthttp
+	// asks once per response, and a fresh connAddr each time would be an
+	// allocation per request.
+	local connAddr
 }
 
 // connAddr is the local address a watchConn reports. fasthttp keeps it in
@@ -44,7 +48,12 @@ type connAddr struct {
 }
 
 // LocalAddr returns the connection's local address, tagged with c.
-func (c *watchConn) LocalAddr() net.Addr { return connAddr{c.Conn.LocalAddr(), c} }
+func (c *watchConn) LocalAddr() net.Addr {
+	if c.local.conn == nil {
+		c.local = connAddr{c.Conn.LocalAddr(), c}
+	}
+	return &c.local
+}
 
 func (c *watchConn) Write(p []byte) (int, error) {
 	c.awaiting = true

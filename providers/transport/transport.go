@@ -226,7 +226,7 @@ func (c *Client) Do(ctx context.Context, out *llm.Outbound) (*llm.Inbound, error
 	if out.Stream && resp.BodyStream() != nil {
 		sb := &streamBody{resp: resp, stream: resp.BodyStream(), name: c.cfg.Name, deadline: deadline,
 			chunked: resp.Header.ContentLength() == -1}
-		if a, ok := resp.LocalAddr().(connAddr); ok {
+		if a, ok := resp.LocalAddr().(*connAddr); ok {
 			sb.conn = a.conn
 		}
 		in.Body = sb
