@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -218,25 +219,58 @@ func sqliteRollupUpsert(table string) string {
 
 // Write stores the batch in one transaction: each record with INSERT ... ON
 // CONFLICT DO NOTHING, then the rollups of the records actually inserted.
+//
+// It talks to the driver's connection directly (sql.Conn.Raw), with one
+// argument slice reused for every row: through database/sql each Exec
+// converts and checks its 34 arguments into a fresh slice, which cost a
+// tenth of the write's CPU and most of its allocations.
 func (s *SQLite) Write(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("ledger: sqlite: %w", err)
 	}
-	defer tx.Rollback()
-	sums := newSQLiteRollups()
-	ins, err := tx.PrepareContext(ctx, sqliteInsert)
+	defer conn.Close()
+	return conn.Raw(func(dc any) error { return sqliteWrite(ctx, dc, recs) })
+}
+
+// sqliteDriverConn is what Write needs of the driver's connection; the
+// modernc.org/sqlite connection has it.
+type sqliteDriverConn interface {
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+}
+
+// sqliteWrite is Write on the driver's connection dc, which it may use only
+// until it returns.
+func sqliteWrite(ctx context.Context, dc any, recs []Record) error {
+	c, ok := dc.(sqliteDriverConn)
+	if !ok {
+		return fmt.Errorf("ledger: sqlite driver connection %T lacks BeginTx or PrepareContext", dc)
+	}
+	tx, err := c.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("ledger: sqlite: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tx.Rollback()
+		}
+	}()
+	sums := newSQLiteRollups()
+	ins, err := sqlitePrepare(ctx, c, sqliteInsert)
+	if err != nil {
+		return err
 	}
 	defer ins.Close()
-	args := make([]any, 0, len(recordColumns))
+	vals := make([]any, 0, len(recordColumns))
+	args := make([]driver.NamedValue, len(recordColumns))
 	for i := range recs {
 		r := &recs[i]
-		res, err := ins.ExecContext(ctx, appendRowValues(args[:0], r, sqliteTimeValue, sqliteBool)...)
+		res, err := ins.ExecContext(ctx, namedValues(args, appendRowValues(vals[:0], r, sqliteTimeValue, sqliteBool)))
 		if err != nil {
 			return fmt.Errorf("ledger: sqlite insert %s: %w", r.RequestID, err)
 		}
@@ -249,27 +283,57 @@ func (s *SQLite) Write(ctx context.Context, recs []Record) error {
 		if len(sums.by[j]) == 0 {
 			continue
 		}
-		up, err := tx.PrepareContext(ctx, sqliteRollupUpsert(t.name))
+		up, err := sqlitePrepare(ctx, c, sqliteRollupUpsert(t.name))
 		if err != nil {
-			return fmt.Errorf("ledger: sqlite: %w", err)
+			return err
 		}
+		uargs := make([]driver.NamedValue, 3+len(rollupColumns))
 		for k, v := range sums.by[j] {
-			args := make([]any, 0, 3+len(v))
-			args = append(args, k.bucket, k.org, k.model)
+			vals = append(vals[:0], k.bucket, k.org, k.model)
 			for _, x := range v {
-				args = append(args, x)
+				vals = append(vals, x)
 			}
-			if _, err := up.ExecContext(ctx, args...); err != nil {
+			if _, err := up.ExecContext(ctx, namedValues(uargs, vals)); err != nil {
 				up.Close()
 				return fmt.Errorf("ledger: sqlite rollup: %w", err)
 			}
 		}
 		up.Close()
 	}
+	done = true
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ledger: sqlite commit: %w", err)
 	}
 	return nil
+}
+
+// sqliteStmt is what sqliteWrite needs of a prepared statement.
+type sqliteStmt interface {
+	driver.StmtExecContext
+	Close() error
+}
+
+func sqlitePrepare(ctx context.Context, c driver.ConnPrepareContext, query string) (sqliteStmt, error) {
+	st, err := c.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: sqlite: %w", err)
+	}
+	x, ok := st.(sqliteStmt)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("ledger: sqlite driver statement %T lacks ExecContext", st)
+	}
+	return x, nil
+}
+
+// namedValues fills args (len(vals) long) with vals as positional
+// parameters and returns it. Every value is already a driver.Value (string,
+// int64, float64).
+func namedValues(args []driver.NamedValue, vals []any) []driver.NamedValue {
+	for i, v := range vals {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return args[:len(vals)]
 }
 
 // pruneChunk bounds one DELETE so the write lock is never held long.
