@@ -300,10 +300,12 @@ func sqliteWrite(ctx context.Context, dc any, recs []Record) error {
 		}
 		up.Close()
 	}
-	done = true
 	if err := tx.Commit(); err != nil {
+		// A COMMIT that failed (SQLITE_BUSY, say) can leave the transaction
+		// open; the deferred rollback ends it before the connection is reused.
 		return fmt.Errorf("ledger: sqlite commit: %w", err)
 	}
+	done = true
 	return nil
 }
 
