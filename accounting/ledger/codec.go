@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aigw/aigw/accounting"
+	"github.com/aigw/aigw/internal/binread"
 )
 
 // A spill frame's payload is one Record in one of two forms, told apart by
@@ -110,75 +111,28 @@ func decodeRecord(p []byte) (Record, error) {
 	default:
 		return r, fmt.Errorf("unknown record form 0x%02x", p[0])
 	}
-	d := recordDecoder{p: p[1:]}
+	d := binread.New(p[1:])
 	for _, s := range r.stringFields() {
-		*s = d.string()
+		*s = string(d.Bytes())
 	}
-	if us := d.varint(); d.err == nil {
+	if us := d.Varint(); d.OK() {
 		r.Time = time.UnixMicro(us).UTC()
 	}
-	r.TimeToFirstToken = time.Duration(d.varint())
-	r.TotalTime = time.Duration(d.varint())
+	r.TimeToFirstToken = time.Duration(d.Varint())
+	r.TotalTime = time.Duration(d.Varint())
 	var ints [11]int64
 	for i := range ints {
-		ints[i] = d.varint()
+		ints[i] = d.Varint()
 	}
 	r.setInts(ints)
-	f := d.uvarint()
+	f := d.Uvarint()
 	r.Stream, r.UsageEstimated, r.Priced = f&flagStream != 0, f&flagUsageEstimated != 0, f&flagPriced != 0
 	r.CacheHit, r.WeddingRelated = f&flagCacheHit != 0, f&flagWeddingRelated != 0
-	if d.err == nil && len(d.p) != 0 {
-		d.err = fmt.Errorf("%d bytes after the record", len(d.p))
+	if !d.OK() {
+		return Record{}, errShortRecord
 	}
-	if d.err != nil {
-		return Record{}, d.err
+	if d.Len() != 0 {
+		return Record{}, fmt.Errorf("%d bytes after the record", d.Len())
 	}
 	return r, nil
-}
-
-// recordDecoder reads the binary form; after the first error every read
-// returns zero and err keeps that error.
-type recordDecoder struct {
-	p   []byte
-	err error
-}
-
-func (d *recordDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.p)
-	if n <= 0 {
-		d.err = errShortRecord
-		return 0
-	}
-	d.p = d.p[n:]
-	return v
-}
-
-func (d *recordDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.p)
-	if n <= 0 {
-		d.err = errShortRecord
-		return 0
-	}
-	d.p = d.p[n:]
-	return v
-}
-
-func (d *recordDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.p)) {
-		d.err = errShortRecord
-		return ""
-	}
-	s := string(d.p[:n])
-	d.p = d.p[n:]
-	return s
 }

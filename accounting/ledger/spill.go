@@ -40,13 +40,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // appendFrame appends one frame holding payload to dst.
 func appendFrame(dst, payload []byte) []byte {
-	var h [frameHeader]byte
-	binary.LittleEndian.PutUint32(h[:4], uint32(len(payload)))
-	crc := crc32.Update(0, castagnoli, h[:4])
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[4:], crc)
-	dst = append(dst, h[:]...)
-	return append(dst, payload...)
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHeader)...)
+	return sealFrame(append(dst, payload...), start)
 }
 
 // appendRecordFrame appends one frame holding r's binary form to dst,
@@ -55,7 +51,12 @@ func appendFrame(dst, payload []byte) []byte {
 func appendRecordFrame(dst []byte, r *Record) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, frameHeader)...)
-	dst = appendRecord(dst, r)
+	return sealFrame(appendRecord(dst, r), start)
+}
+
+// sealFrame fills in the header of the frame at dst[start:], whose payload
+// runs to the end of dst, and returns dst.
+func sealFrame(dst []byte, start int) []byte {
 	h := dst[start : start+frameHeader]
 	binary.LittleEndian.PutUint32(h[:4], uint32(len(dst)-start-frameHeader))
 	crc := crc32.Update(0, castagnoli, h[:4])

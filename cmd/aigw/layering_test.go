@@ -9,9 +9,9 @@ import (
 const module = "github.com/aigw/aigw"
 
 // TestLayering keeps DESIGN.md's dependency direction true: providers/llm
-// and providers/sse use the standard library only; adapters use llm and sse
-// and never fasthttp; accounting sees llm; policy sees policy, llm and
-// accounting; configs sees no runtime package; only proxy and cmd see all.
+// and providers/sse use the standard library only, as do the leaf helpers
+// under internal/; adapters use llm and sse and never fasthttp; accounting
+// sees llm and internal/; policy sees policy, llm, accounting and internal/; configs sees no runtime package; only proxy and cmd see all.
 func TestLayering(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"/...").CombinedOutput()
 	if err != nil {
@@ -27,16 +27,17 @@ func TestLayering(t *testing.T) {
 			thirdParty := !internal && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")
 			var bad bool
 			switch {
-			case pkg == "providers/llm" || pkg == "providers/sse":
+			case pkg == "providers/llm" || pkg == "providers/sse" || strings.HasPrefix(pkg, "internal/"):
 				bad = internal || thirdParty
 			case inList(pkg, adapters):
 				bad = (internal && dep != "providers/llm" && dep != "providers/sse") || thirdParty
 			case pkg == "providers/transport":
 				bad = internal && dep != "providers/llm"
 			case strings.HasPrefix(pkg, "accounting"):
-				bad = internal && dep != "providers/llm" && !strings.HasPrefix(dep, "accounting")
+				bad = internal && dep != "providers/llm" && !strings.HasPrefix(dep, "accounting") && !strings.HasPrefix(dep, "internal/")
 			case strings.HasPrefix(pkg, "policy"):
-				bad = internal && dep != "providers/llm" && !strings.HasPrefix(dep, "policy") && !strings.HasPrefix(dep, "accounting")
+				bad = internal && dep != "providers/llm" && !strings.HasPrefix(dep, "policy") && !strings.HasPrefix(dep, "accounting") &&
+					!strings.HasPrefix(dep, "internal/")
 			case strings.HasPrefix(pkg, "configs"):
 				bad = internal && !strings.HasPrefix(dep, "configs")
 			case pkg == "proxy":

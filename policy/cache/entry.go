@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aigw/aigw/internal/binread"
 	"github.com/aigw/aigw/providers/llm"
 )
 
@@ -154,38 +155,38 @@ func (e *Entry) UnmarshalBinary(data []byte) error {
 // (the caller gives data up).
 func decodeEntry(data []byte, alias bool) (Entry, error) {
 	var e Entry
-	d := decoder{b: data}
-	if d.byte() != entryVersion {
+	d := binread.New(data)
+	if d.Byte() != entryVersion {
 		return Entry{}, errCorrupt
 	}
-	if ns := d.varint(); ns != 0 {
+	if ns := d.Varint(); ns != 0 {
 		e.Created = time.Unix(0, ns)
 	}
 	u := &e.Usage
 	for _, p := range [...]*int{&u.PromptTokens, &u.CompletionTokens, &u.TotalTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.ReasoningTokens} {
-		*p = int(d.varint())
+		*p = int(d.Varint())
 	}
-	flags := d.byte()
+	flags := d.Byte()
 	u.Estimated = flags&1 != 0
-	e.FinishReason = string(d.bytes())
-	if body := d.bytes(); len(body) > 0 {
+	e.FinishReason = string(d.Bytes())
+	if body := d.Bytes(); len(body) > 0 {
 		if alias {
 			e.Body = body[:len(body):len(body)]
 		} else {
 			e.Body = append([]byte(nil), body...)
 		}
 	}
-	if n := d.uvarint(); n > 0 {
+	if n := d.Uvarint(); n > 0 {
 		n--
-		if n > uint64(len(d.b)) { // each delta takes at least one byte
+		if n > uint64(d.Len()) { // each delta takes at least one byte
 			return Entry{}, errCorrupt
 		}
 		e.Deltas = make([]string, n)
 		for i := range e.Deltas {
-			e.Deltas[i] = string(d.bytes())
+			e.Deltas[i] = string(d.Bytes())
 		}
 	}
-	if d.bad || len(d.b) != 0 || flags&^1 != 0 {
+	if !d.OK() || d.Len() != 0 || flags&^1 != 0 {
 		return Entry{}, errCorrupt
 	}
 	return e, nil
@@ -218,58 +219,4 @@ func varintLen(v int64) int {
 		u = ^u
 	}
 	return uvarintLen(u)
-}
-
-// decoder reads the binary encoding; after the first error every read
-// returns zero values and bad is set.
-type decoder struct {
-	b   []byte
-	bad bool
-}
-
-func (d *decoder) byte() byte {
-	if d.bad || len(d.b) == 0 {
-		d.bad = true
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.bad {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.bad {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.bad || n > uint64(len(d.b)) {
-		d.bad = true
-		return nil
-	}
-	s := d.b[:n]
-	d.b = d.b[n:]
-	return s
 }
