@@ -577,7 +577,7 @@ func (l *Ledger) flushLoop() {
 				retryC = nil
 			}
 		}
-		err := l.drain(ctx)
+		err := l.drain(ctx, stopping)
 		if err == nil {
 			if backoff > 0 {
 				l.log.Info("ledger: store is back; spill drained")
@@ -625,8 +625,13 @@ func (l *Ledger) noteStoreError(err error) {
 }
 
 // drain writes batches to the store until the spill is caught up or a
-// write fails.
-func (l *Ledger) drain(ctx context.Context) error {
+// write fails. Unless all is set it stops after the first batch short of
+// FlushBatch: that batch held everything durable when it was read, and
+// what arrived while it was written waits for the next tick or kick. Going
+// on would chase the arrivals with a transaction per few records, each
+// paying the commit's fsync and the statements' fixed cost (at 2,000 req/s
+// that measured about 50 small transactions a second instead of 5).
+func (l *Ledger) drain(ctx context.Context, all bool) error {
 	for {
 		if len(l.batch) == 0 {
 			if err := l.readBatch(); err != nil {
@@ -644,6 +649,7 @@ func (l *Ledger) drain(ctx context.Context) error {
 			return err
 		}
 		n := int64(len(l.batch))
+		short := !all && len(l.batch) < l.opts.FlushBatch
 		l.stats.flushed.Add(uint64(n))
 		for { // replayed records were never counted in: floor at zero
 			v := l.pending.Load()
@@ -655,6 +661,9 @@ func (l *Ledger) drain(ctx context.Context) error {
 		clear(l.batch)
 		l.batch = l.batch[:0]
 		l.removeConsumed()
+		if short {
+			return nil
+		}
 	}
 }
 

@@ -614,3 +614,53 @@ func TestRecordSetters(t *testing.T) {
 		t.Errorf("SetError(nil): %+v", r)
 	}
 }
+
+// slowStore takes d per Write, as a store whose commit waits for a disk.
+type slowStore struct {
+	Store
+	d time.Duration
+}
+
+func (s slowStore) Write(ctx context.Context, recs []Record) error {
+	time.Sleep(s.d)
+	return s.Store.Write(ctx, recs)
+}
+
+// TestFlushDoesNotChaseArrivals: records that arrive while a batch is being
+// written wait for the next tick instead of starting a transaction each, so
+// a steady trickle costs about one Write per FlushInterval, not one per
+// write's duration.
+func TestFlushDoesNotChaseArrivals(t *testing.T) {
+	db, path := newSQLite(t)
+	f := &flakyStore{Store: slowStore{Store: db, d: 10 * time.Millisecond}}
+	opts := fastOptions(t.TempDir())
+	opts.FlushInterval = 100 * time.Millisecond
+	l, err := New(f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	start := time.Now()
+	for i := range n {
+		if err := l.Append(context.Background(), record(fmt.Sprintf("trickle-%d", i), i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	closeLedger(t, l)
+	db, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := (sqliteQ{db}).Int(t, `SELECT count(*) FROM usage_records`); got != n {
+		t.Fatalf("stored %d records, want %d", got, n)
+	}
+	// One Write per tick, one on Close, and slack for a slow machine.
+	limit := int64(elapsed/opts.FlushInterval) + 4
+	if w := f.writes.Load(); w > limit {
+		t.Fatalf("%d Writes for %d records over %v, want at most %d (one per %v tick): the flusher chased arrivals; batch sizes %v",
+			w, n, elapsed.Round(time.Millisecond), limit, opts.FlushInterval, f.batchSizes)
+	}
+}
