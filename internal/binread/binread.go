@@ -37,25 +37,17 @@ func (r *Reader) Byte() byte {
 }
 
 // Uvarint reads an unsigned varint (binary.AppendUvarint).
-func (r *Reader) Uvarint() uint64 {
-	if r.bad {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.bad = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *Reader) Uvarint() uint64 { return varint(r, binary.Uvarint) }
 
 // Varint reads a signed varint (binary.AppendVarint).
-func (r *Reader) Varint() int64 {
+func (r *Reader) Varint() int64 { return varint(r, binary.Varint) }
+
+// varint reads one varint with dec (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](r *Reader, dec func([]byte) (T, int)) T {
 	if r.bad {
 		return 0
 	}
-	v, n := binary.Varint(r.b)
+	v, n := dec(r.b)
 	if n <= 0 {
 		r.bad = true
 		return 0
