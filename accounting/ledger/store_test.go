@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -293,5 +295,54 @@ func TestOpenStoreDSN(t *testing.T) {
 	}
 	if got := RedactDSN("postgres://u:pw@h:5432/db"); got != "postgres://u:xxxxx@h:5432/db" {
 		t.Errorf("redactDSN = %q", got)
+	}
+}
+
+// expiringCtx reports an expired deadline from its after-th Err call on,
+// so a test can end a write's context part way through its rows without
+// racing a timer. Its Done channel is nil, as Background's.
+type expiringCtx struct {
+	context.Context
+	calls, after int
+}
+
+func (c *expiringCtx) Err() error {
+	if c.calls++; c.calls > c.after {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// The SQLite store checks the write's context between rows (its rows run
+// under one that cannot be cancelled): a context that ends part way stops
+// the write, nothing of the batch is stored, and the batch can be written
+// again whole.
+func TestSQLiteWriteStopsWhenContextEndsBetweenRows(t *testing.T) {
+	s, _ := newSQLite(t)
+	defer s.Close()
+	q := sqliteQ{s}
+	recs := make([]Record, 50)
+	for i := range recs {
+		recs[i] = record(fmt.Sprintf("req-%03d", i), i)
+	}
+	ctx := &expiringCtx{Context: context.Background(), after: 20}
+	err := s.Write(ctx, recs)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write with a context that ends after 20 checks: %v, want DeadlineExceeded", err)
+	}
+	if ctx.calls > 25 {
+		t.Errorf("the write went on for %d context checks after the context ended", ctx.calls-20)
+	}
+	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 0 {
+		t.Fatalf("%d rows stored from a write that failed, want 0", n)
+	}
+	if n := q.Int(t, `SELECT count(*) FROM usage_rollup_minute`); n != 0 {
+		t.Fatalf("%d rollup rows from a write that failed, want 0", n)
+	}
+	if err := s.Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 50 {
+		t.Fatalf("%d rows after the retry, want 50", n)
 	}
 }
