@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -21,6 +22,26 @@ func TestEnsureProcs(t *testing.T) {
 	runtime.GOMAXPROCS(3)
 	if n, raised := ensureProcs(unset); raised || n != 3 {
 		t.Fatalf("3 Ps changed: %d %v", n, raised)
+	}
+}
+
+func TestEnsureGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+
+	set := func(k string) (string, bool) { return "100", k == "GOGC" }
+	if ensureGCPercent(set) {
+		t.Fatal("operator's GOGC overridden")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC is %d after an operator set it, want 100 kept", got)
+	}
+	unset := func(string) (string, bool) { return "", false }
+	if !ensureGCPercent(unset) {
+		t.Fatal("GOGC unset: not raised")
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("GOGC is %d with no GOGC in the environment, want %d", got, defaultGCPercent)
 	}
 }
 

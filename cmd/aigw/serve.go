@@ -133,6 +133,9 @@ func serve(ctx context.Context, b bootstrap, lookupEnv configs.Env, cmd *cobra.C
 	if procs, raised := ensureProcs(lookupEnv); raised {
 		log.Info("GOMAXPROCS raised so ledger syscalls do not stall requests", "gomaxprocs", procs)
 	}
+	if ensureGCPercent(lookupEnv) {
+		log.Info("GOGC set for fewer collection pauses on a shared core; set GOGC to choose", "gogc", defaultGCPercent)
+	}
 
 	load := func() (*configs.Policy, error) {
 		pol, rep, err := configs.Load(b.Policy, lookupEnv)
