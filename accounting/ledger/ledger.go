@@ -126,6 +126,9 @@ type Options struct {
 	fsync func(*os.File) error
 }
 
+// defaultFlushBatch is Options.FlushBatch's default.
+const defaultFlushBatch = 1000
+
 func (o *Options) defaults() {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = 8 << 20
@@ -137,7 +140,7 @@ func (o *Options) defaults() {
 		o.FlushInterval = 200 * time.Millisecond
 	}
 	if o.FlushBatch <= 0 {
-		o.FlushBatch = 1000
+		o.FlushBatch = defaultFlushBatch
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 30 * time.Second

@@ -332,12 +332,12 @@ func sqliteWrite(ctx context.Context, dc any, recs []Record) error {
 // rate.
 const yieldRows = 8
 
-// paceBelow is the batch size from which a write no longer yields: a batch
-// of Options.FlushBatch's default means the flusher is behind (the
+// paceBelow is the batch size from which a write no longer yields: a full
+// batch (at Options.FlushBatch's default) means the flusher is behind (the
 // gateway is saturated), and then it takes its full share of the core so
 // that the backlog does not grow (yielding, a 10 s closed-loop run left it
 // 2.3 s behind).
-const paceBelow = 1000
+const paceBelow = defaultFlushBatch
 
 // rowYield paces a store write: before every row it checks the write's
 // context and, if on, every yieldRows rows it lets waiting threads run.

@@ -42,7 +42,7 @@ func ensureProcs(lookupEnv configs.Env) (int, bool) {
 // and at 2,000 requests a second that was most of what was left of the
 // p99 once the ledger's flush yielded (docs/benchmarks.md, 2026-12-07
 // "last": about 1.15 ms added at GOGC=100, 0.6-0.8 ms at 300). At
-// 300 a cycle comes a quarter as often; the price is a heap that may grow
+// 300 a cycle comes a third as often; the price is a heap that may grow
 // to four times the live data instead of twice (peak RSS 42 against 37 MiB
 // at 2,000 requests a second, 134 against 76 MiB in the closed loop).
 const defaultGCPercent = 300
