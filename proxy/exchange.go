@@ -26,11 +26,12 @@ const (
 // the handler goroutine, then (for a stream) by the stream writer; never by
 // two at once. It holds no reference to the fasthttp RequestCtx.
 type exchange struct {
-	s     *Server
-	rt    *Runtime
-	id    string
-	route string
-	start time.Time
+	s        *Server
+	rt       *Runtime
+	id       string // the gateway's id: unique per request, the ledger's key
+	clientID string // the client's x-request-id, or ""
+	route    string
+	start    time.Time
 
 	principal *policy.Principal
 	model     *Model
@@ -78,6 +79,23 @@ func (s *idSource) next() string {
 	return string(out)
 }
 
+// requestIDs are a request's ids: the gateway's own, which is unique and
+// keys its usage record, and the client's x-request-id, which may repeat
+// (a retry loop, a tracing id per session) and so keys nothing.
+type requestIDs struct {
+	own    string
+	client string // "" when the client sent none (or an unusable one)
+}
+
+// echoed is the x-request-id the answer carries: the client's if it sent
+// one, else the gateway's.
+func (id requestIDs) echoed() string {
+	if id.client != "" {
+		return id.client
+	}
+	return id.own
+}
+
 // validClientID accepts a client-sent x-request-id that is short and
 // printable, so it can be echoed and logged safely.
 func validClientID(b []byte) bool {
@@ -92,9 +110,9 @@ func validClientID(b []byte) bool {
 	return true
 }
 
-func (s *Server) newExchange(rt *Runtime, id, route string) *exchange {
+func (s *Server) newExchange(rt *Runtime, id requestIDs, route string) *exchange {
 	s.metrics.InFlight.Inc()
-	return &exchange{s: s, rt: rt, id: id, route: route, start: s.opts.Now()}
+	return &exchange{s: s, rt: rt, id: id.own, clientID: id.client, route: route, start: s.opts.Now()}
 }
 
 // modelLabel is the bounded metric label for the model.
@@ -192,6 +210,9 @@ func (x *exchange) finish(status int, err *llm.Error) {
 		slog.Bool("stream", x.stream),
 		slog.Int64("duration_us", elapsed.Microseconds()),
 	)
+	if x.clientID != "" {
+		attrs = append(attrs, slog.String("client_request_id", x.clientID))
+	}
 	if x.principal != nil {
 		attrs = append(attrs, slog.String("org", x.principal.Org), slog.String("key_id", x.principal.KeyID))
 	}

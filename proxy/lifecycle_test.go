@@ -26,8 +26,11 @@ func TestClientRequestIDEchoed(t *testing.T) {
 	if got := resp.Header.Get("x-request-id"); got != "client-abc-123" {
 		t.Fatalf("x-request-id = %q, want the client's", got)
 	}
-	if !strings.Contains(g.Logs.String(), `"request_id":"client-abc-123"`) {
+	if !strings.Contains(g.Logs.String(), `"client_request_id":"client-abc-123"`) {
 		t.Fatal("the log line does not carry the client's request id")
+	}
+	if strings.Contains(g.Logs.String(), `"request_id":"client-abc-123"`) {
+		t.Fatal("the log line's request_id is the client's, not the gateway's")
 	}
 	if strings.Contains(g.Logs.String(), demoKey) || strings.Contains(g.Logs.String(), `"hi"`) {
 		t.Fatal("the log contains the key or the prompt")

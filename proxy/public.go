@@ -15,7 +15,7 @@ import (
 func (s *Server) servePublic(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	id := s.requestID(ctx)
-	ctx.Response.Header.Set("x-request-id", id)
+	ctx.Response.Header.Set("x-request-id", id.echoed())
 	path := ctx.Path()
 	if bytes.HasPrefix(path, []byte("/v1/")) {
 		path = path[3:]
@@ -50,7 +50,7 @@ func (s *Server) servePublic(ctx *fasthttp.RequestCtx) {
 }
 
 // allowMethod answers 405 for a wrong method and reports whether to go on.
-func (s *Server) allowMethod(ctx *fasthttp.RequestCtx, rt *Runtime, id, method string) bool {
+func (s *Server) allowMethod(ctx *fasthttp.RequestCtx, rt *Runtime, id requestIDs, method string) bool {
 	if string(ctx.Method()) == method {
 		return true
 	}
@@ -64,11 +64,14 @@ func (s *Server) allowMethod(ctx *fasthttp.RequestCtx, rt *Runtime, id, method s
 	return false
 }
 
-func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
+// requestID gives the request a fresh gateway id and keeps the client's
+// x-request-id, if it sent a usable one.
+func (s *Server) requestID(ctx *fasthttp.RequestCtx) requestIDs {
+	id := requestIDs{own: s.ids.next()}
 	if v := ctx.Request.Header.Peek("X-Request-Id"); validClientID(v) {
-		return string(v)
+		id.client = string(v)
 	}
-	return s.ids.next()
+	return id
 }
 
 // fail answers with e (OpenAI's shape) and finishes the exchange.

@@ -61,7 +61,7 @@ func (x *exchange) record(status int, err *llm.Error, sp spend) {
 	if s.opts.Ledger == nil || x.principal == nil {
 		return // unauthenticated requests are not accounted to anyone
 	}
-	r := ledger.Record{RequestID: x.id, Time: x.start, Org: x.principal.Org, KeyID: x.principal.KeyID,
+	r := ledger.Record{RequestID: x.id, ClientRequestID: x.clientID, Time: x.start, Org: x.principal.Org, KeyID: x.principal.KeyID,
 		User: x.user, Endpoint: x.route, Stream: x.stream, Status: status,
 		TimeToFirstToken: x.firstToken, TotalTime: s.opts.Now().Sub(x.start)}
 	if x.model != nil {

@@ -16,16 +16,24 @@ import (
 //
 //   - '{': JSON with Record's field names, as segments written before the
 //     binary form hold; still read, never written.
-//   - recordV1: the binary form appendRecord writes. After the version byte,
-//     in this order: the fifteen strings (each a uvarint length and its
+//   - recordV2: the binary form appendRecord writes. After the version byte,
+//     in this order: the sixteen strings (each a uvarint length and its
 //     bytes), the time as a varint of Unix microseconds, the two durations
 //     as varints of nanoseconds, the eleven counts and amounts as varints,
 //     and the five booleans as one uvarint of flags.
+//   - recordV1: recordV2 without its last string (ClientRequestID), as
+//     segments written before that field hold; still read, never written.
 //
 // The binary form exists because encoding the record was the largest cost
 // of Append after the write itself: json.Marshal of a Record took several
 // microseconds on the answer path.
-const recordV1 byte = 0x01
+const (
+	recordV1 byte = 0x01
+	recordV2 byte = 0x02
+)
+
+// v1Strings is how many of stringFields' strings recordV1 holds.
+const v1Strings = 15
 
 // Flag bits of the binary form.
 const (
@@ -37,11 +45,14 @@ const (
 )
 
 // stringFields returns pointers to r's strings in the binary form's order.
-func (r *Record) stringFields() [15]*string {
-	return [15]*string{
+// New strings go at the end, with a new form version: the older forms hold
+// a prefix of this list.
+func (r *Record) stringFields() [16]*string {
+	return [16]*string{
 		&r.RequestID, &r.Org, &r.KeyID, &r.User, &r.Endpoint,
 		&r.ModelAlias, &r.Provider, &r.UpstreamModel, &r.DisplayCurrency, &r.Outcome,
 		&r.ErrorType, &r.ErrorMessage, &r.UseCase, &r.VendorType, &r.WeddingDate,
+		&r.ClientRequestID,
 	}
 }
 
@@ -79,7 +90,7 @@ func (r *Record) flags() uint64 {
 
 // appendRecord appends r's binary form to dst.
 func appendRecord(dst []byte, r *Record) []byte {
-	dst = append(dst, recordV1)
+	dst = append(dst, recordV2)
 	for _, s := range r.stringFields() {
 		dst = binary.AppendUvarint(dst, uint64(len(*s)))
 		dst = append(dst, *s...)
@@ -103,16 +114,20 @@ func decodeRecord(p []byte) (Record, error) {
 	if len(p) == 0 {
 		return r, errShortRecord
 	}
+	all := r.stringFields()
+	strs := all[:]
 	switch p[0] {
 	case '{':
 		err := json.Unmarshal(p, &r)
 		return r, err
 	case recordV1:
+		strs = all[:v1Strings]
+	case recordV2:
 	default:
 		return r, fmt.Errorf("unknown record form 0x%02x", p[0])
 	}
 	d := binread.New(p[1:])
-	for _, s := range r.stringFields() {
+	for _, s := range strs {
 		*s = string(d.Bytes())
 	}
 	if us := d.Varint(); d.OK() {

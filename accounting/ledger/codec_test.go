@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -125,4 +126,28 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip changed the record:\n%+v\n%+v", got, again)
 		}
 	})
+}
+
+// TestRecordDecodesV1: spill segments written before ClientRequestID
+// existed hold recordV1 payloads; one written by that version's encoder
+// (the bytes below) still decodes, with no client id.
+func TestRecordDecodesV1(t *testing.T) {
+	p, err := hex.DecodeString("01057265715f310464656d6f026b310010636861745f636f6d706c6574696f6e730b6770742d346f2d6d696e69066f70656e61690b6770742d346f2d6d696e6903555344026f6b0000000000a0f2bc88a482b10600c08db701183c0000005400900328280005")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeRecord(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Record{RequestID: "req_1", Time: time.Date(2026, 12, 7, 11, 0, 0, 250000000, time.UTC), Org: "demo", KeyID: "k1",
+		Endpoint: "chat_completions", ModelAlias: "gpt-4o-mini", Provider: "openai", UpstreamModel: "gpt-4o-mini",
+		DisplayCurrency: "USD", Outcome: "ok", Stream: true, PromptTokens: 12, CompletionTokens: 30, TotalTokens: 42,
+		TotalTime: 1500 * time.Microsecond, CostUSDMicros: 20, CostDisplayMicros: 20, Priced: true, Status: 200}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	if p2 := appendRecord(nil, &got); p2[0] != recordV2 {
+		t.Errorf("re-encoded as form 0x%02x, want recordV2", p2[0])
+	}
 }

@@ -128,6 +128,9 @@ CREATE INDEX usage_records_org_time ON usage_records (org, time);
 ` + postgresRollupDDL("usage_rollup_minute") + postgresRollupDDL("usage_rollup_hour") + postgresRollupDDL("usage_rollup_day"),
 	// 2: what a cache hit would have cost upstream.
 	2: `ALTER TABLE usage_records ADD COLUMN cost_saved_usd_micros bigint NOT NULL DEFAULT 0;`,
+	// 3: the x-request-id the client sent (not indexed: looked up rarely,
+	// and every index is paid on every insert).
+	3: `ALTER TABLE usage_records ADD COLUMN client_request_id text NOT NULL DEFAULT '';`,
 }
 
 func postgresRollupDDL(table string) string {

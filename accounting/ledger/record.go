@@ -25,9 +25,15 @@ const (
 // includes CachedTokens and CacheWriteTokens; CompletionTokens includes
 // ReasoningTokens.
 type Record struct {
-	// RequestID is the gateway's request id; the store keeps one record
-	// per id, so appending the same id again (a replay, a retry) is a no-op.
+	// RequestID is the gateway's own id for the request, unique per
+	// request; the store keeps one record per id, so appending the same
+	// record again (a replay of the spill) is a no-op. It must never be an
+	// id a client chose: two requests under one id would keep one record.
 	RequestID string `json:"request_id"`
+	// ClientRequestID is the x-request-id the client sent, if any (the
+	// gateway echoes it on the answer), so that a client's id can be
+	// looked up; several records may share it.
+	ClientRequestID string `json:"client_request_id,omitempty"`
 	// Time is when the gateway received the request (stored in UTC, to the
 	// microsecond). Rollup buckets and retention use it.
 	Time time.Time `json:"time"`
@@ -158,7 +164,7 @@ func (r *Record) normalize(now time.Time) error {
 		r.Time = now
 	}
 	r.Time = r.Time.UTC().Truncate(time.Microsecond)
-	for _, f := range []*string{&r.Org, &r.KeyID, &r.User, &r.Endpoint, &r.ModelAlias, &r.Provider,
+	for _, f := range []*string{&r.ClientRequestID, &r.Org, &r.KeyID, &r.User, &r.Endpoint, &r.ModelAlias, &r.Provider,
 		&r.UpstreamModel, &r.DisplayCurrency, &r.Outcome, &r.ErrorType, &r.UseCase, &r.VendorType, &r.WeddingDate} {
 		*f = clean(*f, maxField)
 	}

@@ -95,6 +95,9 @@ CREATE INDEX usage_records_org_time ON usage_records (org, time);
 ` + sqliteRollupDDL("usage_rollup_minute") + sqliteRollupDDL("usage_rollup_hour") + sqliteRollupDDL("usage_rollup_day"),
 	// 2: what a cache hit would have cost upstream.
 	2: `ALTER TABLE usage_records ADD COLUMN cost_saved_usd_micros INTEGER NOT NULL DEFAULT 0;`,
+	// 3: the x-request-id the client sent (not indexed: looked up rarely,
+	// and every index is paid on every insert).
+	3: `ALTER TABLE usage_records ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';`,
 }
 
 func sqliteRollupDDL(table string) string {

@@ -132,7 +132,7 @@ var recordColumns = []string{
 	"cost_usd_micros", "priced", "cost_display_micros", "display_currency",
 	"cache_hit", "tokens_saved", "outcome", "status", "error_type", "error_message",
 	"use_case", "vendor_type", "wedding_date", "wedding_related",
-	"cost_saved_usd_micros",
+	"cost_saved_usd_micros", "client_request_id",
 }
 
 // rowValues returns r's column values; timeValue renders the time for the
@@ -154,7 +154,7 @@ func appendRowValues(dst []any, r *Record, timeValue func(time.Time) any, boolVa
 		int64(r.CostUSDMicros), boolValue(r.Priced), r.CostDisplayMicros, r.DisplayCurrency,
 		boolValue(r.CacheHit), int64(r.TokensSaved), r.Outcome, int64(r.Status), r.ErrorType, r.ErrorMessage,
 		r.UseCase, r.VendorType, r.WeddingDate, boolValue(r.WeddingRelated),
-		int64(r.CostSavedUSDMicros),
+		int64(r.CostSavedUSDMicros), r.ClientRequestID,
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -163,8 +164,8 @@ func testStoreContract(t *testing.T, s Store, q queryer) {
 }
 
 // TestSQLiteUpgradesSchema: a database at version 1 (before
-// cost_saved_usd_micros) is migrated in place, its rows kept with the new
-// column at 0, and takes new records.
+// cost_saved_usd_micros and client_request_id) is migrated in place, its
+// rows kept with the new columns at their defaults, and takes new records.
 func TestSQLiteUpgradesSchema(t *testing.T) {
 	if len(sqliteMigrations) != len(postgresMigrations) {
 		t.Fatalf("SQLite has %d migrations, PostgreSQL %d", len(sqliteMigrations)-1, len(postgresMigrations)-1)
@@ -179,9 +180,10 @@ func TestSQLiteUpgradesSchema(t *testing.T) {
 	if err := s.migrateTo(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	old := strings.Join(recordColumns[:len(recordColumns)-1], ", ")
+	const added = 2 // the columns migrations after 1 added, at the end of recordColumns
+	old := strings.Join(recordColumns[:len(recordColumns)-added], ", ")
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO usage_records (`+old+`) SELECT `+
-		strings.TrimSuffix(strings.Repeat("'1', ", len(recordColumns)-1), ", ")); err != nil {
+		strings.TrimSuffix(strings.Repeat("'1', ", len(recordColumns)-added), ", ")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -191,14 +193,20 @@ func TestSQLiteUpgradesSchema(t *testing.T) {
 	if got := q.Int(t, `SELECT cost_saved_usd_micros FROM usage_records WHERE request_id = '1'`); got != 0 {
 		t.Errorf("old row's cost_saved_usd_micros = %d", got)
 	}
+	if got := q.Str(t, `SELECT client_request_id FROM usage_records WHERE request_id = '1'`); got != "" {
+		t.Errorf("old row's client_request_id = %q", got)
+	}
 	r := record("new", 1)
-	r.CacheHit, r.CostSavedUSDMicros = true, 4321
+	r.CacheHit, r.CostSavedUSDMicros, r.ClientRequestID = true, 4321, "client-7"
 	r.normalize(time.Now())
 	if err := s.Write(ctx, []Record{r}); err != nil {
 		t.Fatal(err)
 	}
 	if got := q.Int(t, `SELECT cost_saved_usd_micros FROM usage_records WHERE request_id = 'new'`); got != 4321 {
 		t.Errorf("cost_saved_usd_micros = %d, want 4321", got)
+	}
+	if got := q.Str(t, `SELECT client_request_id FROM usage_records WHERE request_id = 'new'`); got != "client-7" {
+		t.Errorf("client_request_id = %q, want client-7", got)
 	}
 }
 
@@ -344,5 +352,38 @@ func TestSQLiteWriteStopsWhenContextEndsBetweenRows(t *testing.T) {
 	}
 	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 50 {
 		t.Fatalf("%d rows after the retry, want 50", n)
+	}
+}
+
+// TestEveryRecordFieldHasAColumn: each field of Record is stored, in the
+// column its JSON name says (durations in milliseconds, under _ms), so a
+// field added to Record without a column and a migration fails here.
+func TestEveryRecordFieldHasAColumn(t *testing.T) {
+	cols := map[string]bool{}
+	for _, c := range recordColumns {
+		cols[c] = true
+	}
+	typ := reflect.TypeFor[Record]()
+	if typ.NumField() != len(recordColumns) {
+		t.Errorf("Record has %d fields, usage_records %d columns", typ.NumField(), len(recordColumns))
+	}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Type == reflect.TypeFor[time.Duration]() {
+			name += "_ms"
+		}
+		if !cols[name] {
+			t.Errorf("field %s has no column %q", f.Name, name)
+		}
+	}
+	s, _ := newSQLite(t)
+	defer s.Close()
+	r := fullRecord(t)
+	if err := s.Write(context.Background(), []Record{r}); err != nil {
+		t.Fatal(err)
+	}
+	if got := (sqliteQ{s}).Str(t, `SELECT client_request_id FROM usage_records`); got != r.ClientRequestID {
+		t.Errorf("client_request_id stored as %q, want %q", got, r.ClientRequestID)
 	}
 }
