@@ -387,3 +387,45 @@ func TestEveryRecordFieldHasAColumn(t *testing.T) {
 		t.Errorf("client_request_id stored as %q, want %q", got, r.ClientRequestID)
 	}
 }
+
+// TestSQLiteStatementsFollowTheConnection: Write keeps its prepared
+// statements between batches, and when database/sql replaces the
+// connection (here: its lifetime ran out) it prepares them again on the new
+// one instead of using the old connection's; every row and rollup is
+// stored, and Close finalizes what is left.
+func TestSQLiteStatementsFollowTheConnection(t *testing.T) {
+	s, _ := newSQLite(t)
+	ctx := context.Background()
+	if err := s.Write(ctx, []Record{record("s1", 0), record("s2", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	first := s.stmts
+	if first == nil || first.ins == nil || first.ups[0] == nil {
+		t.Fatalf("statements not kept after a write: %+v", first)
+	}
+	if err := s.Write(ctx, []Record{record("s3", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.stmts != first {
+		t.Fatal("a second write on the same connection prepared its statements again")
+	}
+	s.db.SetConnMaxLifetime(time.Nanosecond)
+	time.Sleep(time.Millisecond)
+	if err := s.Write(ctx, []Record{record("s4", 3), record("s5", 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.stmts == first || s.stmts.dc == first.dc {
+		t.Fatal("the write on a new connection used the old connection's statements")
+	}
+	s.db.SetConnMaxLifetime(0)
+	q := sqliteQ{s}
+	if n := q.Int(t, `SELECT count(*) FROM usage_records`); n != 5 {
+		t.Errorf("%d rows, want 5", n)
+	}
+	if n := q.Int(t, `SELECT sum(requests) FROM usage_rollup_day`); n != 5 {
+		t.Errorf("day rollups count %d requests, want 5", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
