@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // testStoreContract checks what every Store promises: idempotent writes on
@@ -427,5 +429,67 @@ func TestSQLiteStatementsFollowTheConnection(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresUpgradesSchema: a database at version 2 (before
+// client_request_id) is migrated in place, its rows kept with the new
+// column empty, and takes new records with it.
+func TestPostgresUpgradesSchema(t *testing.T) {
+	dsn := postgresDSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for v := 1; v <= 2; v++ {
+		if _, err := conn.Exec(ctx, postgresMigrations[v]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := recordColumns[:len(recordColumns)-1] // without client_request_id
+	if old[len(old)-1] != "cost_saved_usd_micros" {
+		t.Fatalf("recordColumns no longer ends with version 2's and 3's columns: %v", recordColumns[len(recordColumns)-2:])
+	}
+	r := record("old", 1)
+	r.normalize(time.Now())
+	vals := rowValues(&r, pgTimeValue, pgBool)[:len(old)]
+	ph := make([]string, len(old))
+	for i := range ph {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO usage_records (`+strings.Join(old, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenPostgres(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := pgQ{dsn}
+	if got := q.Str(t, `SELECT client_request_id FROM usage_records WHERE request_id = 'old'`); got != "" {
+		t.Errorf("old row's client_request_id = %q", got)
+	}
+	n := record("new", 2)
+	n.ClientRequestID = "client-9"
+	n.normalize(time.Now())
+	if err := s.Write(ctx, []Record{n}); err != nil {
+		t.Fatal(err)
+	}
+	if got := q.Str(t, `SELECT client_request_id FROM usage_records WHERE request_id = 'new'`); got != "client-9" {
+		t.Errorf("client_request_id = %q, want client-9", got)
+	}
+	if got := q.Int(t, `SELECT max(version) FROM schema_migrations`); got != int64(len(postgresMigrations)-1) {
+		t.Errorf("schema at version %d", got)
 	}
 }
