@@ -142,16 +142,7 @@ func BenchmarkSQLiteWriteBatch(b *testing.B) {
 // 1000 (COPY + INSERT ... ON CONFLICT + rollups, one transaction each).
 func BenchmarkPostgresWrite(b *testing.B) {
 	dsn := postgresDSN(b)
-	ctx := context.Background()
-	s, err := OpenPostgres(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	benchmarkStoreWrite(b, s)
+	benchmarkStoreWrite(b, newPostgres(b, dsn))
 }
 
 // BenchmarkLedgerToSQLite is end to end: concurrent Appends until every

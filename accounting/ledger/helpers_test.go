@@ -148,6 +148,22 @@ func newSQLite(t testing.TB) (*SQLite, string) {
 	return s, path
 }
 
+// newPostgres opens and migrates the store at dsn (a postgresDSN), closed
+// when the test ends.
+func newPostgres(t testing.TB, dsn string) *Postgres {
+	t.Helper()
+	ctx := context.Background()
+	s, err := OpenPostgres(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // postgresDSN returns a DSN for a fresh schema on the test server, dropped
 // at the end of the test. Without a server the test fails when CI is set
 // and is skipped otherwise.

@@ -553,15 +553,7 @@ func TestOpen(t *testing.T) {
 // TestLedgerOnPostgres runs the outage scenario against PostgreSQL.
 func TestLedgerOnPostgres(t *testing.T) {
 	dsn := postgresDSN(t)
-	ctx := context.Background()
-	inner, err := OpenPostgres(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := inner.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	store := &flakyStore{Store: inner}
+	store := &flakyStore{Store: newPostgres(t, dsn)}
 	store.down.Store(true)
 	l, err := New(store, fastOptions(t.TempDir()))
 	if err != nil {

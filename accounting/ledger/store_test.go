@@ -227,15 +227,7 @@ func TestSQLiteStoreContract(t *testing.T) {
 
 func TestPostgresStoreContract(t *testing.T) {
 	dsn := postgresDSN(t)
-	ctx := context.Background()
-	s, err := OpenPostgres(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := newPostgres(t, dsn)
 	testStoreContract(t, s, pgQ{dsn})
 	q := pgQ{dsn}
 	want := time.Date(2026, 11, 22, 10, 15, 33, 123456000, time.UTC).UnixMicro()
@@ -252,14 +244,7 @@ func TestPostgresStoreContract(t *testing.T) {
 func TestPostgresReconnects(t *testing.T) {
 	dsn := postgresDSN(t)
 	ctx := context.Background()
-	s, err := OpenPostgres(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := newPostgres(t, dsn)
 	r := record("r1", 1)
 	r.normalize(time.Now())
 	if err := s.Write(ctx, []Record{r}); err != nil {
@@ -468,14 +453,7 @@ func TestPostgresUpgradesSchema(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO usage_records (`+strings.Join(old, ", ")+`) VALUES (`+strings.Join(ph, ", ")+`)`, vals...); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenPostgres(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := newPostgres(t, dsn)
 	q := pgQ{dsn}
 	if got := q.Str(t, `SELECT client_request_id FROM usage_records WHERE request_id = 'old'`); got != "" {
 		t.Errorf("old row's client_request_id = %q", got)

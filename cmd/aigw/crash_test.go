@@ -89,6 +89,23 @@ func startGatewayProcess(t *testing.T, db string) *gatewayProcess {
 	}
 }
 
+// stop sends SIGTERM and waits up to 30 s for a clean exit.
+func (g *gatewayProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-g.exited:
+		g.exited <- nil
+		if err != nil {
+			t.Fatalf("gateway exited with %v\n%s", err, g.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not stop")
+	}
+}
+
 // request sends one chat completion, streamed or not, and returns its
 // request id when the client received the whole answer: a 200 with a
 // complete JSON body, or a stream that reached [DONE].
@@ -192,19 +209,7 @@ func TestKillGatewayLosesNoCompletedRecord(t *testing.T) {
 
 	// Start again on the same ledger, then stop it cleanly: the spill is
 	// replayed into SQLite at start-up.
-	g2 := startGatewayProcess(t, db)
-	if err := g2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-g2.exited:
-		g2.exited <- nil
-		if err != nil {
-			t.Fatalf("restarted gateway exited with %v\n%s", err, g2.out)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("restarted gateway did not stop")
-	}
+	startGatewayProcess(t, db).stop(t)
 
 	ids := recordIDs(t, db)
 	var missing []string

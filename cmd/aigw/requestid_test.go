@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestClientRequestIDKeepsEveryRecord: a client that sends the same
@@ -44,18 +42,7 @@ func TestClientRequestIDKeepsEveryRecord(t *testing.T) {
 			t.Fatalf("request %d: x-request-id %q, want the client's %q", i, got, clientID)
 		}
 	}
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-g.exited:
-		g.exited <- nil
-		if err != nil {
-			t.Fatalf("gateway exited with %v\n%s", err, g.out)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway did not stop")
-	}
+	g.stop(t)
 
 	conn, err := sql.Open("sqlite", db)
 	if err != nil {
