@@ -244,8 +244,9 @@ func (p *Postgres) writeLocked(ctx context.Context, recs []Record) error {
 		}
 	}
 	rows := make([][]any, len(recs))
+	var box rowBoxer
 	for i := range recs {
-		rows[i] = rowValues(&recs[i], pgTimeValue, pgBool)
+		rows[i] = rowValues(&box, &recs[i], pgTimeValue, pgBool)
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records_in"}, recordColumns, pgx.CopyFromRows(rows)); err != nil {
 		return err

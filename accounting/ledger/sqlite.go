@@ -339,13 +339,14 @@ func sqliteWrite(ctx context.Context, dc any, st *sqliteStmts, recs []Record) er
 	rowCtx := context.WithoutCancel(ctx)
 	y := rowYield{on: len(recs) < paceBelow}
 	vals := make([]any, 0, len(recordColumns))
+	var box rowBoxer
 	args := make([]driver.NamedValue, len(recordColumns))
 	for i := range recs {
 		r := &recs[i]
 		if err := y.next(ctx); err != nil {
 			return fmt.Errorf("ledger: sqlite: %w", err)
 		}
-		res, err := ins.ExecContext(rowCtx, namedValues(args, appendRowValues(vals[:0], r, sqliteTimeValue, sqliteBool)))
+		res, err := ins.ExecContext(rowCtx, namedValues(args, appendRowValues(vals[:0], &box, r, sqliteTimeValue, sqliteBool)))
 		if err != nil {
 			return fmt.Errorf("ledger: sqlite insert %s: %w", r.RequestID, err)
 		}

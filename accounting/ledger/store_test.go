@@ -445,7 +445,7 @@ func TestPostgresUpgradesSchema(t *testing.T) {
 	}
 	r := record("old", 1)
 	r.normalize(time.Now())
-	vals := rowValues(&r, pgTimeValue, pgBool)[:len(old)]
+	vals := rowValues(nil, &r, pgTimeValue, pgBool)[:len(old)]
 	ph := make([]string, len(old))
 	for i := range ph {
 		ph[i] = fmt.Sprintf("$%d", i+1)
@@ -469,5 +469,42 @@ func TestPostgresUpgradesSchema(t *testing.T) {
 	}
 	if got := q.Int(t, `SELECT max(version) FROM schema_migrations`); got != int64(len(postgresMigrations)-1) {
 		t.Errorf("schema at version %d", got)
+	}
+}
+
+// TestRowBoxerKeepsValues: rows boxed with a rowBoxer, which shares values
+// with the previous row, hold exactly what boxing each row alone gives,
+// whether a row repeats its predecessor's values or not, and a row that
+// repeats them costs fewer allocations.
+func TestRowBoxerKeepsValues(t *testing.T) {
+	full := fullRecord(t)
+	recs := []Record{record("r1", 1), record("r2", 2), record("r3", 3), record("r4", 3), full, full, record("r5", 2)}
+	recs[3].Org, recs[3].ErrorType = "other-org", "upstream_error" // a change in one column only
+	var box rowBoxer
+	for _, tv := range []struct {
+		name string
+		time func(time.Time) any
+		bool func(bool) any
+	}{{"sqlite", sqliteTimeValue, sqliteBool}, {"postgres", pgTimeValue, pgBool}} {
+		for i := range recs {
+			got := rowValues(&box, &recs[i], tv.time, tv.bool)
+			want := rowValues(nil, &recs[i], tv.time, tv.bool)
+			if len(got) != len(recordColumns) {
+				t.Fatalf("%s row %d: %d values for %d columns", tv.name, i, len(got), len(recordColumns))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s row %d:\n got %#v\nwant %#v", tv.name, i, got, want)
+			}
+		}
+	}
+
+	next := record("n1", 1)
+	vals := make([]any, 0, len(recordColumns))
+	alone := testing.AllocsPerRun(100, func() { vals = appendRowValues(vals[:0], nil, &next, sqliteTimeValue, sqliteBool) })
+	box = rowBoxer{}
+	shared := testing.AllocsPerRun(100, func() { vals = appendRowValues(vals[:0], &box, &next, sqliteTimeValue, sqliteBool) })
+	t.Logf("allocations per row: %.0f boxed alone, %.0f shared", alone, shared)
+	if shared > alone-8 {
+		t.Errorf("a repeated row costs %.0f allocations with the boxer, %.0f without: want at least 8 fewer", shared, alone)
 	}
 }
