@@ -73,6 +73,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,9 +259,10 @@ type Ledger struct {
 	closeOnce   sync.Once
 	closeErr    error
 
-	pending atomic.Int64 // records spilled but not yet in the store
-	stats   counters
-	hot     hotQueue // writer -> flusher, records just spilled
+	pending  atomic.Int64 // records spilled but not yet in the store
+	stats    counters
+	hot      hotQueue        // writer -> flusher, records just spilled
+	freeReqs chan *appendReq // answered appendReqs, for reuse (see newAppendReq)
 }
 
 type counters struct {
@@ -273,11 +275,54 @@ type counters struct {
 	healthy                                          atomic.Bool
 }
 
+// appendReq is one Append's frames and records on their way to the
+// writer. Append takes it from Ledger.freeReqs and returns it there once the
+// writer has answered on done, after which the writer no longer touches it
+// (the hot queue keeps copies of recs); one whose Append stopped waiting
+// stays with the writer and is left to the garbage collector.
 type appendReq struct {
 	buf  []byte
 	n    int
 	recs []Record // normalised copies, for the flusher (see hotQueue)
 	done chan error
+}
+
+// Bounds on the free appendReqs: how many are kept (enough for every
+// request finishing at once on a busy gateway, at about 1 KiB each), and
+// what one may keep, so that one large Append does not pin its buffers.
+const (
+	keptReqs         = 256
+	pooledFrameBytes = 64 << 10
+	pooledRecords    = 64
+)
+
+// newAppendReq returns an appendReq for n records, with empty frames and
+// len(recs) == n.
+func (l *Ledger) newAppendReq(n int) *appendReq {
+	var req *appendReq
+	select {
+	case req = <-l.freeReqs:
+	default:
+		req = &appendReq{done: make(chan error, 1)}
+	}
+	req.buf = slices.Grow(req.buf[:0], frameSizeHint*n)
+	req.recs = slices.Grow(req.recs[:0], n)[:n]
+	req.n = n
+	return req
+}
+
+// freeAppendReq keeps req for a later Append, unless enough are kept. Only
+// Append calls it, and only when the writer is done with req (it answered,
+// or never received it).
+func (l *Ledger) freeAppendReq(req *appendReq) {
+	if cap(req.buf) > pooledFrameBytes || cap(req.recs) > pooledRecords {
+		return
+	}
+	clear(req.recs) // drop the records' strings
+	select {
+	case l.freeReqs <- req:
+	default:
+	}
 }
 
 // New starts a Ledger on store, which it owns from then on (Close closes
@@ -313,6 +358,7 @@ func New(store Store, opts Options) (*Ledger, error) {
 		log:         opts.Logger,
 		unlock:      unlock,
 		reqs:        make(chan *appendReq, 4096),
+		freeReqs:    make(chan *appendReq, keptReqs),
 		segs:        segs,
 		flushKick:   make(chan struct{}, 1),
 		stopFlusher: make(chan struct{}),
@@ -358,20 +404,20 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		return nil
 	}
 	now := l.opts.Now()
-	buf := make([]byte, 0, frameSizeHint*len(recs))
-	norm := make([]Record, len(recs))
+	req := l.newAppendReq(len(recs))
 	for i := range recs {
-		r := &norm[i]
+		r := &req.recs[i]
 		*r = recs[i]
 		if err := r.normalize(now); err != nil {
+			l.freeAppendReq(req)
 			return err
 		}
-		buf = appendRecordFrame(buf, r)
+		req.buf = appendRecordFrame(req.buf, r)
 	}
-	req := &appendReq{buf: buf, n: len(recs), recs: norm, done: make(chan error, 1)}
 	l.appendMu.RLock()
 	if l.closed {
 		l.appendMu.RUnlock()
+		l.freeAppendReq(req)
 		return ErrClosed
 	}
 	select {
@@ -379,13 +425,15 @@ func (l *Ledger) Append(ctx context.Context, recs ...Record) error {
 		l.appendMu.RUnlock()
 	case <-ctx.Done():
 		l.appendMu.RUnlock()
+		l.freeAppendReq(req)
 		return ctx.Err()
 	}
 	select {
 	case err := <-req.done:
+		l.freeAppendReq(req)
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err() // the writer still has req
 	}
 }
 
