@@ -82,3 +82,12 @@ func bearer(ctx *fasthttp.RequestCtx) []byte {
 	}
 	return nil
 }
+
+// encodeSlack is what an upstream body may add to the client's (a model
+// name, stream_options) before encodeRoom's estimate runs out.
+const encodeSlack = 256
+
+// encodeRoom returns an empty buffer for re-encoding a request that arrived
+// as body: about as long, so the encoder fills it without growing it step
+// by step (which was five allocations a request).
+func encodeRoom(body []byte) []byte { return make([]byte, 0, len(body)+encodeSlack) }

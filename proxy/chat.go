@@ -55,7 +55,7 @@ func (s *Server) chat(ctx *fasthttp.RequestCtx, x *exchange) {
 	}
 
 	s.failover(ctx, x, leg{
-		encode: func(t *Target) (llm.Outbound, error) { return t.adapter.EncodeChat(nil, &req, &t.Target) },
+		encode: func(t *Target) (llm.Outbound, error) { return t.adapter.EncodeChat(encodeRoom(body), &req, &t.Target) },
 		answer: s.answerChat,
 		stream: req.Stream,
 		req:    &req,

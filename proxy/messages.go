@@ -60,7 +60,7 @@ func (s *Server) messages(ctx *fasthttp.RequestCtx, x *exchange) {
 			if t.Type == "anthropic" {
 				return anthropic.EncodeNative(body, req.Model, beta, req.Stream, &t.Target)
 			}
-			return t.adapter.EncodeChat(nil, req, &t.Target)
+			return t.adapter.EncodeChat(encodeRoom(body), req, &t.Target)
 		},
 		answer: s.answerMessages,
 		stream: req.Stream,

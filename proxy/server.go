@@ -321,20 +321,24 @@ func (s *Server) settle(id string, a admission, ran bool, usage llm.Usage, cost 
 	if len(a.holds) == 0 {
 		return
 	}
-	run := func() {
-		if err := a.settle(context.Background(), ran, usage, cost); err != nil {
-			s.log.Warn("settling reservations failed", "request_id", id, "error", err)
-		}
-	}
 	if !s.asyncSettle {
-		run()
+		s.settleNow(id, a, ran, usage, cost)
 		return
 	}
 	s.settling.Add(1)
 	go func() {
 		defer s.settling.Done()
-		run()
+		s.settleNow(id, a, ran, usage, cost)
 	}()
+}
+
+// settleNow is settle's work, on the calling goroutine. (A closure shared
+// by both of settle's paths would be allocated on every request, the
+// in-process backend's included.)
+func (s *Server) settleNow(id string, a admission, ran bool, usage llm.Usage, cost accounting.MicroUSD) {
+	if err := a.settle(context.Background(), ran, usage, cost); err != nil {
+		s.log.Warn("settling reservations failed", "request_id", id, "error", err)
+	}
 }
 
 // WaitSettled blocks until every reservation of a request finished so far

@@ -162,6 +162,28 @@ func (c *Client) dial(addr string, isTLS bool, timeout time.Duration) (net.Conn,
 // copied (the proxy never relays an upstream's headers to its clients).
 var keptHeaders = [...]string{"Content-Type", "Retry-After", "Retry-After-Ms", "X-Should-Retry", "X-Request-Id", "Request-Id"}
 
+// inboundHeaders is an Inbound with the backing array of its Header.
+type inboundHeaders struct {
+	in llm.Inbound
+	h  [len(keptHeaders)]llm.Header
+}
+
+// headerValue returns v as a string, without allocating for the content
+// types upstreams send on nearly every answer.
+func headerValue(v []byte) string {
+	switch string(v) {
+	case "application/json":
+		return "application/json"
+	case "application/json; charset=utf-8":
+		return "application/json; charset=utf-8"
+	case "text/event-stream":
+		return "text/event-stream"
+	case "text/event-stream; charset=utf-8":
+		return "text/event-stream; charset=utf-8"
+	}
+	return string(v)
+}
+
 // Do sends out and returns once the answer's status and headers arrived.
 //
 // The caller owns the returned Inbound and must Close its Body exactly once.
@@ -217,10 +239,14 @@ func (c *Client) Do(ctx context.Context, out *llm.Outbound) (*llm.Inbound, error
 		fasthttp.ReleaseResponse(resp)
 		return nil, c.classify(err, time.Since(start))
 	}
-	in := &llm.Inbound{Status: resp.StatusCode()}
+	// One allocation for the answer and room for every kept header.
+	ih := &inboundHeaders{}
+	in := &ih.in
+	in.Status = resp.StatusCode()
+	in.Header = ih.h[:0]
 	for _, k := range keptHeaders {
 		if v := resp.Header.Peek(k); len(v) > 0 {
-			in.Header = append(in.Header, llm.Header{Key: k, Value: string(v)})
+			in.Header = append(in.Header, llm.Header{Key: k, Value: headerValue(v)})
 		}
 	}
 	if out.Stream && resp.BodyStream() != nil {

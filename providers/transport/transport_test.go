@@ -477,3 +477,19 @@ func TestBadURL(t *testing.T) {
 		t.Fatalf("error %v is not an *llm.Error", err)
 	}
 }
+
+// TestHeaderValueOwnsItsBytes: headerValue's result equals the header and
+// stays so when fasthttp reuses the buffer it came from, for the interned
+// content types and for any other value.
+func TestHeaderValueOwnsItsBytes(t *testing.T) {
+	for _, v := range []string{"application/json", "text/event-stream; charset=utf-8", "application/json; charset=UTF-8", "req_123", ""} {
+		buf := []byte(v)
+		got := headerValue(buf)
+		for i := range buf {
+			buf[i] = 'x'
+		}
+		if got != v {
+			t.Errorf("headerValue(%q) = %q after its buffer was reused", v, got)
+		}
+	}
+}
