@@ -147,30 +147,30 @@ func rowValues(b *rowBoxer, r *Record, timeValue func(time.Time) any, boolValue 
 // them.
 func appendRowValues(dst []any, b *rowBoxer, r *Record, timeValue func(time.Time) any, boolValue func(bool) any) []any {
 	start := len(dst)
-	dst = b.str(dst, start, r.RequestID)
+	dst = shared(b, dst, start, r.RequestID)
 	dst = append(dst, timeValue(r.Time))
 	for _, s := range [...]string{r.Org, r.KeyID, r.User, r.Endpoint, r.ModelAlias, r.Provider, r.UpstreamModel} {
-		dst = b.str(dst, start, s)
+		dst = shared(b, dst, start, s)
 	}
 	dst = append(dst, boolValue(r.Stream))
 	for _, v := range [...]int{r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CacheWriteTokens, r.ReasoningTokens, r.TotalTokens} {
-		dst = b.i64(dst, start, int64(v))
+		dst = shared(b, dst, start, int64(v))
 	}
 	dst = append(dst, boolValue(r.UsageEstimated), millis(r.TimeToFirstToken), millis(r.TotalTime))
-	dst = b.i64(dst, start, int64(r.CostUSDMicros))
+	dst = shared(b, dst, start, int64(r.CostUSDMicros))
 	dst = append(dst, boolValue(r.Priced))
-	dst = b.i64(dst, start, r.CostDisplayMicros)
-	dst = b.str(dst, start, r.DisplayCurrency)
+	dst = shared(b, dst, start, r.CostDisplayMicros)
+	dst = shared(b, dst, start, r.DisplayCurrency)
 	dst = append(dst, boolValue(r.CacheHit))
-	dst = b.i64(dst, start, int64(r.TokensSaved))
-	dst = b.str(dst, start, r.Outcome)
-	dst = b.i64(dst, start, int64(r.Status))
+	dst = shared(b, dst, start, int64(r.TokensSaved))
+	dst = shared(b, dst, start, r.Outcome)
+	dst = shared(b, dst, start, int64(r.Status))
 	for _, s := range [...]string{r.ErrorType, r.ErrorMessage, r.UseCase, r.VendorType, r.WeddingDate} {
-		dst = b.str(dst, start, s)
+		dst = shared(b, dst, start, s)
 	}
 	dst = append(dst, boolValue(r.WeddingRelated))
-	dst = b.i64(dst, start, int64(r.CostSavedUSDMicros))
-	dst = b.str(dst, start, r.ClientRequestID)
+	dst = shared(b, dst, start, int64(r.CostSavedUSDMicros))
+	dst = shared(b, dst, start, r.ClientRequestID)
 	b.keep(dst[start:])
 	return dst
 }
@@ -184,23 +184,12 @@ func appendRowValues(dst []any, b *rowBoxer, r *Record, timeValue func(time.Time
 // concurrent use.
 type rowBoxer struct{ prev []any }
 
-// str appends s to the row that starts at dst[start].
-func (b *rowBoxer) str(dst []any, start int, s string) []any {
+// shared appends v to the row that starts at dst[start], as the previous
+// row's boxed value of that column when it is the same.
+func shared[T string | int64](b *rowBoxer, dst []any, start int, v T) []any {
 	if b != nil {
 		if i := len(dst) - start; i < len(b.prev) {
-			if p, ok := b.prev[i].(string); ok && p == s {
-				return append(dst, b.prev[i])
-			}
-		}
-	}
-	return append(dst, s)
-}
-
-// i64 appends v to the row that starts at dst[start].
-func (b *rowBoxer) i64(dst []any, start int, v int64) []any {
-	if b != nil {
-		if i := len(dst) - start; i < len(b.prev) {
-			if p, ok := b.prev[i].(int64); ok && p == v {
+			if p, ok := b.prev[i].(T); ok && p == v {
 				return append(dst, b.prev[i])
 			}
 		}
