@@ -185,12 +185,28 @@ func StripNullUsage(dst, data []byte) []byte {
 		dst = append(dst, data[:len(data)-len(member)-1]...)
 		return append(dst, '}')
 	}
-	if k := bytes.LastIndex(data, []byte(member)); k >= 0 && tailClosesObject(data, k+len(member)) {
-		dst = append(dst, data[:k]...)
-		return append(dst, data[k+len(member):]...)
-	}
-	if bytes.Index(data, []byte(`"usage"`)) < 0 {
+	// Chunks from OpenAI-compatible servers that ignore stream_options
+	// carry no usage at all: one forward search settles them. (It is
+	// vectorised; bytes.LastIndex is not, and took 500 ns instead of 67 on
+	// a 300-byte chunk, BenchmarkStripNullUsageAbsent.)
+	first := bytes.Index(data, []byte(`"usage"`))
+	if first < 0 {
 		return append(dst, data...)
+	}
+	// A top-level ,"usage":null followed by other members: the first match
+	// whose tail closes the object (a nested one is followed by a closing
+	// bracket of its own, so it cannot pass).
+	for off := max(first-1, 0); ; {
+		k := bytes.Index(data[off:], []byte(member))
+		if k < 0 {
+			break
+		}
+		k += off
+		if tailClosesObject(data, k+len(member)) {
+			dst = append(dst, data[:k]...)
+			return append(dst, data[k+len(member):]...)
+		}
+		off = k + len(member)
 	}
 	cut0, cut1 := -1, -1
 	prevEnd := -1 // end of the previous member's value

@@ -210,3 +210,21 @@ func BenchmarkStripNullUsageMiddle(b *testing.B) {
 		b.Fatal("not stripped")
 	}
 }
+
+// A chunk with no usage member at all, as OpenAI-compatible servers that
+// ignore stream_options (and the benchmark's fake upstream) send.
+func BenchmarkStripNullUsageAbsent(b *testing.B) {
+	data := []byte(strings.Replace(contentChunk, `,"usage":null`, "", 1))
+	if bytes.Contains(data, []byte("usage")) {
+		b.Fatal("fixture has usage")
+	}
+	dst := make([]byte, 0, 512)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		dst = StripNullUsage(dst[:0], data)
+	}
+	if !bytes.Equal(dst, data) {
+		b.Fatal("changed")
+	}
+}
