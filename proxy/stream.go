@@ -427,8 +427,8 @@ func (c *clientWriter) bufferLocked(p []byte) error {
 	// Only a write that overflows the buffer reaches the connection; the
 	// others are copies, and setting a deadline (a runtime timer change)
 	// for each was 5% of a stream's CPU.
-	if c.conn != nil && c.timeout > 0 && len(p) > c.w.Available() {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	if len(p) > c.w.Available() {
+		c.armDeadline()
 	}
 	if _, err := c.w.Write(p); err != nil {
 		c.err = err
@@ -443,13 +443,18 @@ func (c *clientWriter) flushLocked() error {
 	if c.w.Buffered() == 0 {
 		return nil
 	}
-	if c.conn != nil && c.timeout > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	}
+	c.armDeadline()
 	if err := c.w.Flush(); err != nil {
 		c.err = err
 	}
 	return c.err
+}
+
+// armDeadline gives the next write to the connection the write timeout.
+func (c *clientWriter) armDeadline() {
+	if c.conn != nil && c.timeout > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
 }
 
 // beat is the heartbeat timer's callback: a comment line keeps proxies and
