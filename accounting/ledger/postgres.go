@@ -131,6 +131,9 @@ CREATE INDEX usage_records_org_time ON usage_records (org, time);
 	// 3: the x-request-id the client sent (not indexed: looked up rarely,
 	// and every index is paid on every insert).
 	3: `ALTER TABLE usage_records ADD COLUMN client_request_id text NOT NULL DEFAULT '';`,
+	// 4: no index on time alone (as in SQLite): only pruning used it, and
+	// Prune walks (org, time) instead.
+	4: `DROP INDEX IF EXISTS usage_records_time;`,
 }
 
 func postgresRollupDDL(table string) string {
@@ -279,9 +282,10 @@ func (p *Postgres) pruneLocked(ctx context.Context, c Cutoffs) (int64, error) {
 		return 0, err
 	}
 	var total int64
-	del := func(query string, cut time.Time) error {
+	del := func(query string, args ...any) error {
+		args = append(args, pruneChunk)
 		for {
-			tag, err := conn.Exec(ctx, query, cut, pruneChunk)
+			tag, err := conn.Exec(ctx, query, args...)
 			if err != nil {
 				return err
 			}
@@ -292,7 +296,13 @@ func (p *Postgres) pruneLocked(ctx context.Context, c Cutoffs) (int64, error) {
 		}
 	}
 	if !c.Records.IsZero() {
-		if err := del(`DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE time < $1 LIMIT $2)`, c.Records); err != nil {
+		next := func(after string, first bool) (string, bool, error) {
+			return nextOrg(conn.QueryRow(ctx, orgAfter(first, "$1"), after).Scan)
+		}
+		err := pruneRecordsByOrg(next, func(org string) error {
+			return del(`DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE org = $1 AND time < $2 LIMIT $3)`, org, c.Records)
+		})
+		if err != nil {
 			return total, err
 		}
 	}

@@ -140,6 +140,9 @@ CREATE INDEX usage_records_org_time ON usage_records (org, time);
 	// 3: the x-request-id the client sent (not indexed: looked up rarely,
 	// and every index is paid on every insert).
 	3: `ALTER TABLE usage_records ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';`,
+	// 4: no index on time alone. Only pruning used it, and it was a
+	// sixth of every insert's cost; Prune walks (org, time) instead.
+	4: `DROP INDEX IF EXISTS usage_records_time;`,
 }
 
 func sqliteRollupDDL(table string) string {
@@ -452,12 +455,14 @@ func namedValues(args []driver.NamedValue, vals []any) []driver.NamedValue {
 // pruneChunk bounds one DELETE so the write lock is never held long.
 const pruneChunk = 5000
 
-// Prune deletes rows older than the cut-offs, in chunks.
+// Prune deletes rows older than the cut-offs, in chunks, records one
+// organisation at a time (see pruneRecordsByOrg).
 func (s *SQLite) Prune(ctx context.Context, c Cutoffs) (int64, error) {
 	var total int64
-	del := func(query string, arg string) error {
+	del := func(query string, args ...any) error {
+		args = append(args, pruneChunk)
 		for {
-			res, err := s.db.ExecContext(ctx, query, arg, pruneChunk)
+			res, err := s.db.ExecContext(ctx, query, args...)
 			if err != nil {
 				return err
 			}
@@ -469,8 +474,14 @@ func (s *SQLite) Prune(ctx context.Context, c Cutoffs) (int64, error) {
 		}
 	}
 	if !c.Records.IsZero() {
-		if err := del(`DELETE FROM usage_records WHERE rowid IN (SELECT rowid FROM usage_records WHERE time < ? LIMIT ?)`,
-			c.Records.UTC().Format(sqliteTime)); err != nil {
+		cut := c.Records.UTC().Format(sqliteTime)
+		next := func(after string, first bool) (string, bool, error) {
+			return nextOrg(s.db.QueryRowContext(ctx, orgAfter(first, "?"), after).Scan)
+		}
+		err := pruneRecordsByOrg(next, func(org string) error {
+			return del(`DELETE FROM usage_records WHERE rowid IN (SELECT rowid FROM usage_records WHERE org = ? AND time < ? LIMIT ?)`, org, cut)
+		})
+		if err != nil {
 			return total, fmt.Errorf("ledger: sqlite prune: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -251,4 +252,47 @@ func (a *rollup) add(b rollup) {
 	for i := range a {
 		a[i] += b[i]
 	}
+}
+
+// pruneRecordsByOrg deletes old records one organisation at a time, so
+// that every DELETE walks the (org, time) index: usage_records has no
+// index on time alone, which every insert would pay for and only pruning
+// would use. next returns the first organisation after the given one (or,
+// with first set, the first of all) and false when there is none; del
+// deletes one organisation's old records.
+func pruneRecordsByOrg(next func(after string, first bool) (string, bool, error), del func(org string) error) error {
+	org, first := "", true
+	for {
+		o, ok, err := next(org, first)
+		if err != nil || !ok {
+			return err
+		}
+		if err := del(o); err != nil {
+			return err
+		}
+		org, first = o, false
+	}
+}
+
+// orgAfter is the query for pruneRecordsByOrg's next, with the store's
+// placeholder p: one seek in the (org, time) index.
+func orgAfter(first bool, p string) string {
+	op := ">"
+	if first {
+		op = ">=" // the empty organisation (requests refused before auth) is one too
+	}
+	return `SELECT org FROM usage_records WHERE org ` + op + ` ` + p + ` ORDER BY org LIMIT 1`
+}
+
+// nextOrg runs scan (a row's Scan) into an organisation name for
+// pruneRecordsByOrg's next; no row means no further organisation.
+func nextOrg(scan func(dest ...any) error) (string, bool, error) {
+	var org string
+	switch err := scan(&org); {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return org, true, nil
 }
